@@ -1,0 +1,10 @@
+#include "base/clock.h"
+
+namespace sluice {
+
+const Clock& SystemClock::Instance() {
+  static const SystemClock clock;
+  return clock;
+}
+
+}  // namespace sluice

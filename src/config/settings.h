@@ -1,0 +1,117 @@
+// Settings: the validated, immutable form of sluice.yaml (SPEC §1).
+//
+// Produced only by LoadSettings() (config/loader.h), which applies defaults,
+// substitutes ${VAR} / ${VAR:-default} in string values, rejects unknown keys
+// and validates every value. Everything downstream may assume these invariants.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/secret.h"
+
+namespace sluice::config {
+
+// Postgres connection fields; either from `url` or from the separate keys.
+struct DatabaseSettings {
+  std::string name;
+  // libpq conninfo built from url or fields; the password is kept apart.
+  std::string host = "127.0.0.1";
+  int port = 5432;
+  std::string database;
+  std::string username;
+  Secret password;
+  std::string sslmode;  // empty: libpq default
+  std::string slot_name = "sluice_slot";
+  bool slot_create_if_not_exists = false;
+  std::string publication_name = "sluice_pub";
+  bool publication_create_if_not_exists = false;
+};
+
+struct FunctionSettings {
+  std::string name;
+  std::string type;  // transform | filter | routing | path
+  std::string code;  // inline code or the contents of `file`
+  std::string file;  // as written in the config (for error messages)
+  std::string path;  // path functions
+  int line = 0;      // config line of the function, for errors
+};
+
+struct TableSettings {
+  std::string name;  // schema.table
+  std::vector<std::string> group_column_names;
+};
+
+enum class TimestampFormat { kIso8601, kUnixMicrosecond };
+enum class SinkStatus { kActive, kPaused, kDisabled };
+
+// A Kinesis stream ARN, validated: arn:<partition>:kinesis:<region>:<account>:stream/<name>.
+struct StreamArn {
+  std::string arn;
+  std::string partition;
+  std::string region;
+  std::string account;
+  std::string stream_name;
+
+  // Parses and validates; on failure returns nullopt and sets *why.
+  static std::optional<StreamArn> Parse(const std::string& text, std::string* why);
+  bool operator==(const StreamArn& o) const { return arn == o.arn; }
+};
+
+struct KinesisDestination {
+  StreamArn stream;
+  std::string access_key_id;
+  Secret secret_access_key;
+  Secret session_token;  // optional, with static keys
+  bool use_task_role = false;
+  std::string endpoint_url;  // empty: https://kinesis.<region>.amazonaws.com
+  bool tls_verify = true;
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+struct SinkSettings {
+  std::string name;
+  std::string database;
+  std::vector<std::string> include_tables;  // schema.table; empty = all
+  std::vector<std::string> exclude_tables;
+  std::vector<std::string> include_schemas;
+  std::vector<std::string> exclude_schemas;
+  bool action_insert = true;
+  bool action_update = true;
+  bool action_delete = true;
+  bool action_truncate = true;
+  std::vector<TableSettings> tables;
+  bool message_grouping = true;
+  int batch_size = 100;             // 1..500 records per PutRecords
+  int max_in_flight = 8;            // concurrent PutRecords requests per sink
+  std::string filter;               // function name or empty ("none")
+  std::string transform;
+  std::string routing;
+  TimestampFormat timestamp_format = TimestampFormat::kIso8601;
+  std::optional<int64_t> max_retry_count;  // nullopt: retry forever
+  SinkStatus status = SinkStatus::kActive;
+  KinesisDestination destination;
+};
+
+struct ApiSettings {
+  std::string listen = "127.0.0.1:7376";
+  Secret token;
+};
+
+struct Settings {
+  std::string config_path;  // as given on the command line
+  std::string data_dir = "./sluice-data";
+  int64_t max_memory_mb = 256;
+  ApiSettings api;
+  std::vector<DatabaseSettings> databases;
+  std::vector<FunctionSettings> functions;
+  std::vector<SinkSettings> sinks;
+
+  const DatabaseSettings* FindDatabase(const std::string& name) const;
+};
+
+}  // namespace sluice::config
