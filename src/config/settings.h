@@ -1,8 +1,17 @@
 // Settings: the validated, immutable form of sluice.yaml (SPEC §1).
 //
-// Produced only by LoadSettings() (config/loader.h), which applies defaults,
-// substitutes ${VAR} / ${VAR:-default} in string values, rejects unknown keys
-// and validates every value. Everything downstream may assume these invariants.
+// Produced only by LoadSettingsFromFile/FromString (config/loader.h), which
+// apply defaults, substitute ${VAR} / ${VAR:-default} in string values, reject
+// unknown keys and validate every value and cross-reference. Everything
+// downstream may assume these invariants:
+//   - names of databases, functions and sinks are non-empty and unique;
+//   - a sink's `database` names an entry of `databases`;
+//   - a sink's filter/transform/routing is empty ("none") or names a function
+//     of a matching type (transform accepts transform and path functions);
+//   - table names are "schema.table";
+//   - a destination has either use_task_role or both static keys, never both.
+// Settings is a plain value: copyable, immutable by convention once loaded.
+// Secrets are held as Secret and print as ***; never log Reveal().
 #pragma once
 
 #include <chrono>
@@ -18,13 +27,15 @@ namespace sluice::config {
 // Postgres connection fields; either from `url` or from the separate keys.
 struct DatabaseSettings {
   std::string name;
-  // libpq conninfo built from url or fields; the password is kept apart.
+  // From `url` or from hostname/port/database/username/password; the password
+  // is a Secret so it never reaches a log line.
   std::string host = "127.0.0.1";
   int port = 5432;
   std::string database;
   std::string username;
   Secret password;
-  std::string sslmode;  // empty: libpq default
+  std::string
+      sslmode;  // empty: libpq default; else disable|allow|prefer|require|verify-ca|verify-full
   std::string slot_name = "sluice_slot";
   bool slot_create_if_not_exists = false;
   std::string publication_name = "sluice_pub";
@@ -36,8 +47,9 @@ struct FunctionSettings {
   std::string type;  // transform | filter | routing | path
   std::string code;  // inline code or the contents of `file`
   std::string file;  // as written in the config (for error messages)
-  std::string path;  // path functions
-  int line = 0;      // config line of the function, for errors
+  std::string path;  // path functions: record, record.<col>, metadata.<field>, ...
+  std::string description;
+  int line = 0;  // config line of the function, for errors
 };
 
 struct TableSettings {
@@ -56,7 +68,9 @@ struct StreamArn {
   std::string account;
   std::string stream_name;
 
-  // Parses and validates; on failure returns nullopt and sets *why.
+  // Parses and validates; on failure returns nullopt and sets *why (if not
+  // null) to a sentence naming what is wrong. Pure; used by the config loader
+  // and for ARNs returned by routing functions.
   static std::optional<StreamArn> Parse(const std::string& text, std::string* why);
   bool operator==(const StreamArn& o) const { return arn == o.arn; }
 };
@@ -86,9 +100,9 @@ struct SinkSettings {
   bool action_truncate = true;
   std::vector<TableSettings> tables;
   bool message_grouping = true;
-  int batch_size = 100;             // 1..500 records per PutRecords
-  int max_in_flight = 8;            // concurrent PutRecords requests per sink
-  std::string filter;               // function name or empty ("none")
+  int batch_size = 100;   // 1..500 records per PutRecords
+  int max_in_flight = 8;  // concurrent PutRecords requests per sink
+  std::string filter;     // function name or empty ("none")
   std::string transform;
   std::string routing;
   TimestampFormat timestamp_format = TimestampFormat::kIso8601;
@@ -111,7 +125,10 @@ struct Settings {
   std::vector<FunctionSettings> functions;
   std::vector<SinkSettings> sinks;
 
+  // nullptr when no entry has that name.
   const DatabaseSettings* FindDatabase(const std::string& name) const;
+  const FunctionSettings* FindFunction(const std::string& name) const;
+  const SinkSettings* FindSink(const std::string& name) const;
 };
 
 }  // namespace sluice::config

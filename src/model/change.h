@@ -38,6 +38,8 @@ class Tuple {
 
   size_t size() const { return fields_.size(); }
   bool empty() const { return fields_.empty(); }
+  // Total bytes of column text held (for output size estimates).
+  size_t data_bytes() const { return data_.size(); }
   ValueKind kind(size_t i) const { return fields_[i].kind; }
   std::string_view text(size_t i) const {
     return std::string_view(data_).substr(fields_[i].offset, fields_[i].length);

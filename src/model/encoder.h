@@ -2,9 +2,12 @@
 // record, and its group / partition key / idempotency key are derived here.
 //
 // The encoder appends straight into a caller-owned string: no DOM, and column
-// values are read in place from the Tuple buffer.
+// values are read in place from the Tuple buffer. Reusing one `out` string per
+// thread makes encoding allocation-free. All functions are pure and
+// thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,29 +18,61 @@ namespace sluice::model {
 
 enum class TimestampStyle { kIso8601, kUnixMicrosecond };
 
+// Kinesis partition keys are at most 256 (Unicode) characters; longer groups
+// are hashed. Counted in bytes here, which is never more permissive.
+// https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecordsRequestEntry.html
+inline constexpr size_t kMaxPartitionKeyBytes = 256;
+
 struct EncodeOptions {
   std::string database_name;
   std::string consumer_name;  // sink name
   TimestampStyle timestamp_style = TimestampStyle::kIso8601;
 };
 
-// Appends the message JSON of `change` to `out`.
+// Appends the message JSON of `change` to `out` (compact, keys in the order
+// record, changes, action, metadata). Never fails: a value whose text does not
+// parse as its type is emitted as a JSON string of the text.
+//
+//  - record: the new row (insert, update, read); the old row for delete,
+//    where a key-only old tuple yields only the key columns (Column::is_key),
+//    as Sequin does; `{}` if a delete carries no old tuple; null for truncate.
+//    An unchanged TOAST value is taken from the old row when it has it, else
+//    it is the string "unchanged_toast".
+//  - changes: update only; with the old full row (REPLICA IDENTITY FULL) the
+//    old values of the columns whose kind or text differ (unchanged TOAST
+//    values count as unchanged), else `{}`. null for the other actions.
+//  - metadata.record_pks: the key columns' values as strings in key order
+//    (Relation::primary_key, else the is_key columns); a NULL value is null.
+//  - metadata.transaction_annotations: the annotation JSON embedded as is,
+//    null when there is none, or a JSON string of the text when it is not
+//    valid JSON (so a bad annotation never breaks the message).
+//  - commit_timestamp: "2026-11-27T10:00:00.123456Z" (UTC), or with
+//    kUnixMicrosecond an integer of microseconds since the Unix epoch.
 void EncodeMessage(const Change& change, const EncodeOptions& options, std::string* out);
 
 // Appends the JSON value of one column (type mapping of SPEC §2) to `out`.
+// `text` is the Postgres text output under the replication session's
+// settings (DateStyle=ISO, TimeZone=UTC, IntervalStyle=iso_8601,
+// extra_float_digits=3, bytea_output=hex). NULL and unchanged TOAST values
+// are the caller's business (EncodeMessage writes null / "unchanged_toast").
 void EncodeValue(uint32_t type_oid, std::string_view text, std::string* out);
 
-// base64("<commit_lsn>:<commit_idx>").
+// base64("<commit_lsn>:<commit_idx>"), the LSN as a decimal number.
 std::string IdempotencyKey(const Change& change);
 
 // Group of a change: the values of `group_columns` (indexes into the
 // relation's columns, in order) joined by ":". Uses the new tuple, else the
-// old one (delete). Empty group_columns means "primary key columns".
-// Returns empty when the change has no group (truncate, no key).
+// old one (delete). Empty group_columns means "primary key columns"
+// (Relation::primary_key, else the columns with Column::is_key).
+// A NULL value (or an out-of-range index, or an unchanged TOAST value the old
+// row cannot supply) contributes an empty string, so "a::c" for (a, NULL, c).
+// Returns empty when the change has no group (truncate, no key, no tuple).
+// Note: a delete with a key-only old tuple has NULL non-key columns, so
+// group_columns naming non-key columns group such deletes by "".
 std::string GroupKey(const Change& change, const std::vector<int>& group_columns);
 
 // The Kinesis partition key for a group: itself, or its MD5 as 32 lowercase
-// hex characters when longer than 256 bytes.
+// hex characters when longer than kMaxPartitionKeyBytes.
 std::string PartitionKeyForGroup(std::string group);
 
 }  // namespace sluice::model

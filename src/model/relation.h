@@ -28,6 +28,11 @@ struct Relation {
   std::string name;
   ReplicaIdentity replica_identity = ReplicaIdentity::kDefault;
   std::vector<Column> columns;
+  // Primary key column indexes in key order (pg_index.indkey), when known.
+  // pgoutput flags every column as a key column (Column::is_key) for REPLICA
+  // IDENTITY FULL tables, so the source fills this for them; when empty the
+  // key is the columns with is_key, in column order.
+  std::vector<int> primary_key;
 
   // "schema.name", as used in config (include_tables, tables[].name).
   std::string QualifiedName() const { return schema + "." + name; }

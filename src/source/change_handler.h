@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include "base/lsn.h"
 #include "model/change.h"
@@ -33,6 +34,20 @@ class ChangeHandler {
 
   // The LSN the source may report as flushed in standby status updates.
   virtual Lsn AcknowledgedLsn() const = 0;
+
+  // A per-table health warning, e.g. an unchanged TOAST value that could not
+  // be filled from the old row (REPLICA IDENTITY is not FULL). `table` is
+  // "schema.name". The source calls it at most once per relation, from its
+  // own thread. Default: ignored.
+  virtual void OnWarning(const std::string& table, const std::string& message) {}
+
+  // The replication connection was lost and a new one is about to start from
+  // AcknowledgedLsn(). A transaction that got OnBegin but no OnCommit is
+  // abandoned: the server sends it again, from its Begin, on the new
+  // connection, so its changes already passed to OnChange will arrive a second
+  // time (drop them, or accept the duplicates under at-least-once). Committed
+  // but unacknowledged transactions are re-sent too. Default: nothing.
+  virtual void OnReconnect() {}
 };
 
 }  // namespace sluice::source

@@ -18,7 +18,7 @@
 namespace sluice::kinesis {
 
 struct StreamSummary {
-  std::string status;  // ACTIVE, CREATING, UPDATING, DELETING
+  std::string status;           // ACTIVE, CREATING, UPDATING, DELETING
   size_t max_record_bytes = 0;  // from MaxRecordSizeInKiB, or the 1 MiB default
   int open_shard_count = 0;
   bool from_describe_stream = false;  // DescribeStreamSummary was denied
@@ -33,15 +33,25 @@ struct RecordOutcome {
   std::string shard_id;
 };
 
-// How a whole request failed, as data for the retry policy.
+// How a whole request failed, as data for the retry policy (see
+// ClassifyFailure in response.h for the exact mapping).
 enum class RequestFailure {
   kNone,
-  kNetwork,      // connect/reset/timeout: retry with backoff
-  kThrottled,    // 400 with a throttling code, or 503: retry with backoff
-  kServer,       // 5xx: retry with backoff
-  kCredentials,  // ExpiredToken / UnrecognizedClient: refresh credentials, retry
-  kClient,       // other 4xx (AccessDenied, ResourceNotFound, Validation): retry with backoff, report
-  kBadResponse,  // unparseable, or record count differs from the request: retry all
+  // Connect / reset / timeout: retry with backoff.
+  kNetwork,
+  // Throttling code (ProvisionedThroughputExceeded, Throttling, LimitExceeded,
+  // ...) or HTTP 429 / 503: retry with backoff.
+  kThrottled,
+  // Other 5xx: retry with backoff.
+  kServer,
+  // ExpiredToken / UnrecognizedClient / InvalidClientTokenId, or no credentials
+  // could be had: retry (after a rejection the client called Invalidate()).
+  kCredentials,
+  // Other 4xx (AccessDenied, ResourceNotFound, Validation, signature errors):
+  // retry with backoff, report.
+  kClient,
+  // Unparseable, or record count differs from the request: retry all.
+  kBadResponse,
 };
 
 const char* RequestFailureName(RequestFailure failure);
@@ -53,6 +63,9 @@ struct PutRecordsResult {
   std::string error_message;  // AWS message or transport error
   // One per request record, in request order, when failure == kNone.
   std::vector<RecordOutcome> records;
+  // Records with ok == false (counted from `records`, not trusted from the
+  // response's FailedRecordCount).
+  size_t failed_record_count = 0;
 };
 
 // Thread-safe: sender threads call PutRecords concurrently; each call uses a
@@ -69,10 +82,21 @@ class KinesisClient {
 
 using TransportFactory = std::function<std::unique_ptr<http::Transport>()>;
 
-// The production client. `endpoint_url` empty means the regional AWS endpoint.
-std::unique_ptr<KinesisClient> MakeKinesisClient(const config::KinesisDestination& destination,
-                                                 std::shared_ptr<aws::CredentialsProvider> credentials,
-                                                 TransportFactory transport_factory,
-                                                 const Clock& clock);
+// The production client. Each call:
+//   POST to destination.endpoint_url, or https://kinesis.<region>.amazonaws.com/
+//   (amazonaws.com.cn in the aws-cn partition) with the region of the call's
+//   stream ARN; Content-Type application/x-amz-json-1.1, X-Amz-Target
+//   Kinesis_20131202.<Action>; signed (aws::SignRequest, service "kinesis",
+//   region from the stream ARN) with credentials->Get() at the time of the call
+//   and clock.WallNow(); destination's request and connect timeouts.
+// On a credentials rejection it calls credentials->Invalidate(); retrying is
+// the caller's business. `transport_factory` is called (from any sender thread)
+// whenever no idle transport is available; transports are kept for reuse.
+// `credentials` is shared: one provider (and its cache) serves every sink that
+// uses the same credentials. `clock` must outlive the client.
+std::unique_ptr<KinesisClient> MakeKinesisClient(
+    const config::KinesisDestination& destination,
+    std::shared_ptr<aws::CredentialsProvider> credentials, TransportFactory transport_factory,
+    const Clock& clock);
 
 }  // namespace sluice::kinesis

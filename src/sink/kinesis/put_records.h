@@ -1,6 +1,10 @@
 // PutRecordsBuilder: writes a PutRecords JSON body record by record, with the
 // size accounting Kinesis applies, so no intermediate DOM is built and each
 // message's bytes are copied once (as base64) into the body.
+//
+// Body: {"StreamName":"…","StreamARN":"…","Records":[{"Data":"<base64>",
+// "PartitionKey":"…"},…]} — StreamName too because older emulators need it.
+// Not thread-safe; one builder per request.
 #pragma once
 
 #include <cstddef>
@@ -20,9 +24,13 @@ class PutRecordsBuilder {
     return data.size() + partition_key.size();
   }
 
-  // True if one more record of this size still fits the request limits.
+  // True if one more record of `record_bytes` (RecordBytes()) still fits the
+  // request limits: kMaxRecordsPerPutRecords records and
+  // kMaxPutRecordsRequestBytes of data + partition keys (limits.h).
   bool Fits(size_t record_bytes) const;
-  // Appends a record; the caller checked Fits().
+  // Appends a record; the caller checked Fits(). The partition key is
+  // JSON-escaped; bytes that are not valid UTF-8 are sent as U+FFFD (JSON
+  // cannot carry them), which keeps equal keys equal.
   void Add(std::string_view data, std::string_view partition_key);
 
   size_t record_count() const { return count_; }
@@ -35,5 +43,10 @@ class PutRecordsBuilder {
   size_t count_ = 0;
   size_t payload_bytes_ = 0;
 };
+
+// Appends `text` to `out` as a JSON string literal (quotes included): '"' and
+// '\\' escaped, control characters as \n, \t, … or \u00XX, invalid UTF-8 as
+// U+FFFD, everything else as is.
+void AppendJsonString(std::string_view text, std::string* out);
 
 }  // namespace sluice::kinesis

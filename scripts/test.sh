@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds, and runs every test suite.
+#
+#   scripts/test.sh
+#
+# Stages: setup -> build (build/, Ninja) -> ctest labels unit, integration,
+# compat, e2e -> fuzz smoke (clang, build-fuzz/, ctest -L fuzz). Every stage
+# runs even if an earlier test stage failed; the exit status is non-zero if
+# any failed. Environment knobs:
+#   SLUICE_TEST_JOBS     parallel build/test jobs (default: nproc)
+#   SLUICE_TEST_SKIP     space-separated stages to skip: setup unit integration compat e2e fuzz
+#   SLUICE_TEST_BENCH=1  also build the benchmarks
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+jobs="${SLUICE_TEST_JOBS:-$(nproc)}"
+skip=" ${SLUICE_TEST_SKIP:-} "
+export AWS_EC2_METADATA_DISABLED=true
+
+failed=()
+started_at=$SECONDS
+
+stage() { printf '\n=== %s (%ds elapsed)\n' "$*" $((SECONDS - started_at)); }
+skipped() { [[ "$skip" == *" $1 "* ]]; }
+
+if ! skipped setup; then
+  stage "setup"
+  scripts/setup.sh
+fi
+
+stage "configure + build (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_BENCH="$([[ "${SLUICE_TEST_BENCH:-0}" == 1 ]] && echo ON || echo OFF)"
+ninja -C build -j "$jobs"
+
+# run_ctest NAME LABEL_REGEX NO_TESTS_POLICY [ctest args...]
+run_ctest() {
+  local name="$1" labels="$2" no_tests="$3"
+  shift 3
+  if skipped "$name"; then return; fi
+  stage "ctest: $name"
+  if ! ctest --test-dir build --output-on-failure --no-tests="$no_tests" -L "$labels" "$@"; then
+    failed+=("$name")
+  fi
+}
+
+run_ctest unit '^unit$' error -j "$jobs"
+run_ctest integration '^integration$' ignore
+run_ctest compat '^compat$' ignore
+# End-to-end files each start their own Postgres and emulator on free ports,
+# but share two cores with the emulator: run them one at a time.
+run_ctest e2e '^e2e$' error
+
+if ! skipped fuzz; then
+  stage "fuzz smoke (build-fuzz/, clang + libFuzzer)"
+  if cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+       -DSLUICE_BUILD_FUZZ=ON -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_BENCH=OFF; then
+    # Build only what the fuzz tests run (not a second copy of the unit tests):
+    # each test's executable, as a path relative to build-fuzz, is a ninja target.
+    mapfile -t fuzz_targets < <(ctest --test-dir build-fuzz -L '^fuzz$' --show-only=json-v1 |
+      node -e '
+        const path = require("path");
+        const root = path.resolve(process.argv[1]);
+        const info = JSON.parse(require("fs").readFileSync(0, "utf8"));
+        const out = new Set();
+        for (const t of info.tests ?? []) {
+          const exe = t.command?.[0];
+          if (exe && path.resolve(exe).startsWith(root + path.sep)) out.add(path.relative(root, exe));
+        }
+        console.log([...out].join("\n"));
+      ' build-fuzz)
+    if [[ ${#fuzz_targets[@]} -eq 0 || -z "${fuzz_targets[0]}" ]]; then
+      echo "no fuzz tests registered (label fuzz)" >&2
+      failed+=(fuzz)
+    elif ! ninja -C build-fuzz -j "$jobs" "${fuzz_targets[@]}" ||
+         ! ctest --test-dir build-fuzz --output-on-failure --no-tests=error -L '^fuzz$'; then
+      failed+=(fuzz)
+    fi
+  else
+    failed+=(fuzz)
+  fi
+fi
+
+stage "done"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "all test stages passed"

@@ -1,0 +1,171 @@
+#include "app/router.h"
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "model/encoder.h"
+
+namespace sluice::app {
+namespace {
+
+bool Contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+}  // namespace
+
+Router::Router(std::vector<RoutedSink> sinks, delivery::AckTracker& acks,
+               delivery::MemoryBudget& budget, std::atomic<uint64_t>& next_message_id)
+    : sinks_(std::move(sinks)),
+      acks_(acks),
+      budget_(budget),
+      next_message_id_(next_message_id),
+      plans_(sinks_.size()) {}
+
+Router::TablePlan Router::PlanFor(const config::SinkSettings& sink, const model::Relation& rel) {
+  TablePlan plan;
+  const std::string qualified = rel.QualifiedName();
+  if (!sink.include_schemas.empty() && !Contains(sink.include_schemas, rel.schema)) return plan;
+  if (Contains(sink.exclude_schemas, rel.schema)) return plan;
+  if (!sink.include_tables.empty() && !Contains(sink.include_tables, qualified)) return plan;
+  if (Contains(sink.exclude_tables, qualified)) return plan;
+  plan.wanted = true;
+  if (!sink.message_grouping) return plan;
+
+  for (const auto& table : sink.tables) {
+    if (table.name != qualified || table.group_column_names.empty()) continue;
+    std::vector<int> columns;
+    for (const auto& name : table.group_column_names) {
+      auto it = std::find_if(rel.columns.begin(), rel.columns.end(),
+                             [&](const model::Column& c) { return c.name == name; });
+      if (it == rel.columns.end()) {
+        SLUICE_LOG_ERROR(
+            "sink {}: tables[{}].group_column_names names column \"{}\", which {} does not have; "
+            "grouping {} by its primary key instead",
+            sink.name, qualified, name, qualified, qualified);
+        columns.clear();
+        break;
+      }
+      columns.push_back(static_cast<int>(it - rel.columns.begin()));
+    }
+    if (!columns.empty()) {
+      plan.grouped = true;
+      plan.group_columns = std::move(columns);
+      return plan;
+    }
+  }
+  plan.grouped = std::any_of(rel.columns.begin(), rel.columns.end(),
+                             [](const model::Column& c) { return c.is_key; });
+  return plan;
+}
+
+const Router::TablePlan& Router::PlanCached(size_t i,
+                                            const std::shared_ptr<const model::Relation>& rel) {
+  auto& cache = plans_[i];
+  auto it = cache.find(rel.get());
+  if (it != cache.end()) return it->second;
+  plan_relations_.push_back(rel);
+  TablePlan plan = PlanFor(*sinks_[i].settings, *rel);
+  if (plan.wanted && !plan.grouped) {
+    SLUICE_LOG_WARN(
+        "sink {}: table {} has no primary key and no group_column_names (or message_grouping is "
+        "false): its changes have no per-row ordering",
+        sinks_[i].settings->name, rel->QualifiedName());
+  }
+  return cache.emplace(rel.get(), std::move(plan)).first->second;
+}
+
+bool Router::ActionWanted(const config::SinkSettings& sink, model::Action action) {
+  switch (action) {
+    case model::Action::kInsert: return sink.action_insert;
+    case model::Action::kUpdate: return sink.action_update;
+    case model::Action::kDelete: return sink.action_delete;
+    case model::Action::kTruncate: return sink.action_truncate;
+    case model::Action::kRead: return true;
+  }
+  return false;
+}
+
+void Router::OnBegin(const std::shared_ptr<const model::TransactionInfo>& txn) {
+  skipping_txn_ = !last_routed_commit_.IsZero() && txn->commit_lsn <= last_routed_commit_;
+  if (skipping_txn_) return;
+  ticket_ = acks_.Begin(txn->commit_lsn);
+}
+
+void Router::OnChange(model::Change change) {
+  if (skipping_txn_) return;
+  if (!ticket_ || !change.relation) {
+    SLUICE_LOG_ERROR("change outside a transaction or without relation; ignored by the router");
+    return;
+  }
+  // Find the wanted sinks first so the common single-sink case moves the change.
+  auto& wanted = wanted_scratch_;
+  wanted.clear();
+  for (size_t i = 0; i < sinks_.size(); ++i) {
+    if (!ActionWanted(*sinks_[i].settings, change.action)) continue;
+    if (!PlanCached(i, change.relation).wanted) continue;
+    wanted.push_back(i);
+  }
+  const size_t n = wanted.size();
+  if (n == 0) return;
+  acks_.AddPending(ticket_, static_cast<int64_t>(n));
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = wanted[k];
+    const TablePlan& plan = PlanCached(i, change.relation);
+    auto message = std::make_unique<delivery::Message>();
+    message->id = next_message_id_.fetch_add(1, std::memory_order_relaxed) + 1;
+    message->change = (k + 1 == n) ? std::move(change) : change;
+    const model::Change& c = message->change;
+    std::string group;
+    if (plan.grouped && c.action != model::Action::kTruncate) {
+      group = model::GroupKey(c, plan.group_columns);
+    }
+    if (group.empty()) {
+      // Ungrouped: a group of its own, spread over shards by idempotency key.
+      message->partition_key = model::IdempotencyKey(c);
+      message->group = "#" + std::to_string(message->id);
+    } else {
+      message->group = std::to_string(c.relation->oid);
+      message->group += '/';
+      message->group += group;
+      message->partition_key = model::PartitionKeyForGroup(std::move(group));
+    }
+    message->ticket = ticket_;
+    message->memory_bytes = sizeof(delivery::Message) + c.ByteSize() + message->group.size() +
+                            message->partition_key.size();
+    sinks_[i].runner->Enqueue(std::move(message));
+  }
+}
+
+void Router::OnCommit(Lsn commit_lsn, Lsn end_lsn) {
+  if (skipping_txn_) {
+    skipping_txn_ = false;
+    return;
+  }
+  if (!ticket_) return;
+  acks_.Commit(ticket_, end_lsn);
+  ticket_.reset();
+  last_routed_commit_ = commit_lsn;
+}
+
+void Router::OnIdle(Lsn lsn) {
+  if (!ticket_) acks_.Idle(lsn);
+}
+
+void Router::OnReconnect() {
+  ticket_.reset();
+  skipping_txn_ = false;
+  acks_.AbandonOpen();
+}
+
+void Router::OnWarning(const std::string& table, const std::string& message) {
+  SLUICE_LOG_WARN("table {}: {}", table, message);
+}
+
+bool Router::WaitForCapacity(std::chrono::milliseconds timeout) {
+  return budget_.WaitBelowLimit(timeout);
+}
+
+Lsn Router::AcknowledgedLsn() const { return acks_.Acknowledged(); }
+
+}  // namespace sluice::app

@@ -1,0 +1,165 @@
+#include "app/service.h"
+
+#include <random>
+
+#include "app/router.h"
+#include "app/clients.h"
+#include "base/log.h"
+#include "delivery/ack_tracker.h"
+#include "delivery/sink_runner.h"
+#include "sink/kinesis/client.h"
+#include "source/replication_source.h"
+
+namespace sluice::app {
+
+struct Service::Database {
+  const config::DatabaseSettings* settings = nullptr;
+  delivery::AckTracker acks;
+  std::vector<std::unique_ptr<kinesis::KinesisClient>> clients;
+  std::vector<std::unique_ptr<delivery::SinkRunner>> runners;
+  std::vector<const config::SinkSettings*> sink_settings;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<source::ReplicationSource> source;
+  std::thread thread;
+};
+
+namespace {
+
+// Uniform [0,1) draws for retry jitter; one engine per sink, used under the
+// sink's mutex.
+std::function<double()> MakeJitterSource() {
+  auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+  return [engine]() { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
+}
+
+}  // namespace
+
+Service::Service(const config::Settings& settings, const Clock& clock)
+    : settings_(settings),
+      clock_(clock),
+      budget_(static_cast<size_t>(settings.max_memory_mb) * 1024 * 1024) {}
+
+Service::~Service() { Stop(); }
+
+Result<std::unique_ptr<Service>> Service::Create(const config::Settings& settings,
+                                                 const Clock& clock) {
+  std::unique_ptr<Service> service(new Service(settings, clock));
+  for (const auto& db_settings : settings.databases) {
+    auto db = std::make_unique<Database>();
+    db->settings = &db_settings;
+    std::vector<RoutedSink> routed;
+    for (const auto& sink : settings.sinks) {
+      if (sink.database != db_settings.name) continue;
+      if (sink.status == config::SinkStatus::kDisabled) {
+        SLUICE_LOG_INFO("sink {} is disabled: it collects nothing", sink.name);
+        continue;
+      }
+      SLUICE_ASSIGN_OR_RETURN(auto client, MakeSinkClient(sink, clock));
+
+      delivery::SinkRunnerOptions options;
+      options.sink_name = sink.name;
+      options.stream = sink.destination.stream;
+      options.batch_size = static_cast<size_t>(sink.batch_size);
+      options.max_in_flight = sink.max_in_flight;
+      options.retry.max_retry_count = sink.max_retry_count;
+      options.encode.database_name = db_settings.name;
+      options.encode.consumer_name = sink.name;
+      options.encode.timestamp_style = sink.timestamp_format == config::TimestampFormat::kIso8601
+                                           ? model::TimestampStyle::kIso8601
+                                           : model::TimestampStyle::kUnixMicrosecond;
+      auto summary = client->DescribeStream(sink.destination.stream);
+      if (summary.ok()) {
+        options.max_record_bytes = summary->max_record_bytes;
+        SLUICE_LOG_INFO("sink {}: stream {} is {} with {} open shards, max record size {} bytes{}",
+                        sink.name, sink.destination.stream.arn, summary->status,
+                        summary->open_shard_count, summary->max_record_bytes,
+                        summary->from_describe_stream ? " (DescribeStream fallback)" : "");
+      } else {
+        SLUICE_LOG_WARN(
+            "sink {}: {}; assuming the default 1 MiB record size and retrying deliveries",
+            sink.name, summary.error().message());
+      }
+      auto runner = std::make_unique<delivery::SinkRunner>(
+          std::move(options), *client, db->acks, service->budget_, clock, MakeJitterSource());
+      routed.push_back({&sink, runner.get()});
+      db->sink_settings.push_back(&sink);
+      db->clients.push_back(std::move(client));
+      db->runners.push_back(std::move(runner));
+    }
+    if (routed.empty()) {
+      SLUICE_LOG_INFO("database {}: no active sink; not reading it", db_settings.name);
+      continue;
+    }
+    db->router = std::make_unique<Router>(std::move(routed), db->acks, service->budget_,
+                                          service->next_message_id_);
+    db->source = std::make_unique<source::ReplicationSource>(db_settings, *db->router, clock);
+    service->databases_.push_back(std::move(db));
+  }
+  if (service->databases_.empty()) {
+    return Error(ErrorCode::kConfig, "no sink is active or paused: nothing to run");
+  }
+  return service;
+}
+
+Status Service::Start() {
+  for (auto& db : databases_) {
+    for (size_t i = 0; i < db->runners.size(); ++i) {
+      if (db->sink_settings[i]->status == config::SinkStatus::kPaused) {
+        SLUICE_LOG_INFO("sink {} is paused: collecting, not delivering", db->sink_settings[i]->name);
+        continue;
+      }
+      db->runners[i]->Start();
+    }
+    Database* raw = db.get();
+    db->thread = std::thread([this, raw] {
+      Status st = raw->source->Run();
+      if (!st.ok()) {
+        SLUICE_LOG_ERROR("database {}: {}", raw->settings->name, st.error().message());
+      }
+      OnSourceExit(st);
+    });
+  }
+  return OkStatus();
+}
+
+void Service::OnSourceExit(const Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!status.ok() && !fatal_) fatal_ = status.error();
+  finished_ = true;
+  cv_.notify_all();
+}
+
+void Service::RequestStop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_requested_ = true;
+  }
+  cv_.notify_all();
+}
+
+Status Service::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return finished_ || stop_requested_; });
+  if (fatal_) return *fatal_;
+  return OkStatus();
+}
+
+void Service::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  // 1. Let in-flight requests finish so their outcomes count.
+  for (auto& db : databases_)
+    for (auto& runner : db->runners) runner->Stop();
+  // 2. Sources send a last status with the acknowledged LSN and disconnect.
+  for (auto& db : databases_) {
+    if (db->source) db->source->Stop();
+    if (db->thread.joinable()) db->thread.join();
+    SLUICE_LOG_INFO("database {}: stopped; acknowledged LSN {}", db->settings->name,
+                    db->acks.Acknowledged().ToString());
+  }
+}
+
+}  // namespace sluice::app

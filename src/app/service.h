@@ -1,0 +1,62 @@
+// Service: the composition root of `sluice run`. Builds, per database, the
+// AckTracker, one SinkRunner per sink (with its Kinesis client), the Router
+// and the ReplicationSource, and runs them until asked to stop.
+//
+// Shutdown order matters for at-least-once: senders finish their in-flight
+// requests first (their outcomes resolve tickets), then each source sends a
+// last standby status with the acknowledged LSN and disconnects.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "config/settings.h"
+#include "delivery/memory_budget.h"
+
+namespace sluice::app {
+
+class Service {
+ public:
+  // `settings` and `clock` must outlive the service.
+  static Result<std::unique_ptr<Service>> Create(const config::Settings& settings,
+                                                 const Clock& clock);
+  ~Service();
+
+  // Starts the sender and source threads.
+  Status Start();
+  // Asks Wait() to return (from a signal thread, say). Thread-safe.
+  void RequestStop();
+  // Blocks until a source ends on its own (a fatal error) or RequestStop().
+  // Returns the source's error, if any.
+  Status Wait();
+  // Drains and stops everything; idempotent. Call from the thread that owns
+  // the service, after Wait().
+  void Stop();
+
+ private:
+  struct Database;
+  Service(const config::Settings& settings, const Clock& clock);
+  void OnSourceExit(const Status& status);
+
+  const config::Settings& settings_;
+  const Clock& clock_;
+  delivery::MemoryBudget budget_;
+  std::atomic<uint64_t> next_message_id_{0};
+  std::vector<std::unique_ptr<Database>> databases_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool finished_ = false;             // GUARDED_BY(mu_)
+  std::optional<Error> fatal_;        // GUARDED_BY(mu_)
+  bool stop_requested_ = false;       // GUARDED_BY(mu_)
+  bool stopped_ = false;              // GUARDED_BY(mu_)
+};
+
+}  // namespace sluice::app

@@ -1,0 +1,29 @@
+// Message: one change on its way to one sink, with its delivery state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "delivery/ack_tracker.h"
+#include "model/change.h"
+
+namespace sluice::delivery {
+
+struct Message {
+  uint64_t id = 0;  // unique within the process, increasing in commit order
+  model::Change change;
+  // Ordering group: "<table oid>/<group key>"; messages of one group are put
+  // one at a time in commit order. Ungrouped messages get a unique group.
+  std::string group;
+  std::string partition_key;
+  std::shared_ptr<TxnTicket> ticket;
+
+  int64_t deliver_count = 0;  // attempts that reached Kinesis or failed locally
+  std::string last_error;     // Kinesis error code and message, or local reason
+  SteadyTime not_before{};    // earliest next attempt while backing off
+  size_t memory_bytes = 0;    // charged to the MemoryBudget while held
+};
+
+}  // namespace sluice::delivery

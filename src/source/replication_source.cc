@@ -1,0 +1,294 @@
+#include "source/replication_source.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/log.h"
+#include "source/pg_connection.h"
+#include "source/replication_protocol.h"
+
+namespace sluice::source {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+bool Retryable(const Error& e) {
+  return e.code() == ErrorCode::kNetwork || e.code() == ErrorCode::kUnavailable ||
+         e.code() == ErrorCode::kTimeout;
+}
+
+std::string OneLine(const char* message) {
+  std::string out(message ? message : "");
+  for (char& c : out) {
+    if (c == '\n') c = ' ';
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+// Classifies a failed START_REPLICATION / streaming result.
+Error ResultError(pg_conn* conn, PGresult* res, const std::string& what,
+                  const config::DatabaseSettings& db) {
+  const char* sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string state = sqlstate ? sqlstate : "";
+  const std::string message =
+      OneLine(res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+  if (state == "55006") {  // object_in_use: "replication slot ... is active for PID n"
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("replication slot '{}' is in use by another process: {} (another "
+                             "sluice, or the previous connection not yet timed out)",
+                             db.slot_name, message));
+  }
+  if (state == "42704") {  // undefined_object: slot or publication vanished
+    return Error(ErrorCode::kNotFound, fmt::format("{} failed: {}", what, message));
+  }
+  if (PQstatus(conn) == CONNECTION_BAD || state.empty() || state.starts_with("08") ||
+      state.starts_with("57")) {  // connection exception, operator intervention (shutdown)
+    return Error(ErrorCode::kNetwork,
+                 fmt::format("{} on {}: {}", what, Endpoint(db), message));
+  }
+  return Error(ErrorCode::kPostgres,
+               fmt::format("{} failed: {} (SQLSTATE {})", what, message, state));
+}
+
+}  // namespace
+
+ReplicationSource::ReplicationSource(config::DatabaseSettings settings, ChangeHandler& handler,
+                                     const Clock& clock, ReplicationOptions options)
+    : settings_(std::move(settings)),
+      handler_(handler),
+      clock_(clock),
+      options_(options),
+      assembler_(handler),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+ReplicationSource::~ReplicationSource() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void ReplicationSource::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true, std::memory_order_release);
+  }
+  cv_.notify_all();
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+  }
+}
+
+bool ReplicationSource::SleepUnlessStopped(milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [this] { return Stopping(); });
+  return !Stopping();
+}
+
+Status ReplicationSource::Run() {
+  milliseconds backoff = options_.initial_backoff;
+  bool ever_streamed = false;
+  while (!Stopping()) {
+    bool streamed = false;
+    Status st = RunSession(&streamed);
+    if (Stopping()) break;
+    const Error err = st.ok() ? Error(ErrorCode::kNetwork, "replication stream ended")
+                              : st.error();
+    if (!Retryable(err)) {
+      SLUICE_LOG_ERROR("replication from database '{}' stopped: {}", settings_.name,
+                       err.message());
+      return err;
+    }
+    if (!ever_streamed && !streamed && err.code() == ErrorCode::kNetwork &&
+        options_.first_connect == FirstConnect::kFailFast) {
+      return err;
+    }
+    if (streamed) {
+      ever_streamed = true;
+      backoff = options_.initial_backoff;
+    }
+    SLUICE_LOG_WARN("replication from database '{}' interrupted: {}; reconnecting in {} ms",
+                    settings_.name, err.message(), backoff.count());
+    assembler_.Reset();
+    handler_.OnReconnect();
+    if (!SleepUnlessStopped(backoff)) break;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+  return OkStatus();
+}
+
+Status ReplicationSource::RunSession(bool* streamed) {
+  bool create_slot = false;
+  {
+    SLUICE_ASSIGN_OR_RETURN(PgConn sql, Connect(settings_, ConnectionKind::kNormal));
+    SLUICE_RETURN_IF_ERROR(CheckWalLevel(sql.get()));
+    SLUICE_RETURN_IF_ERROR(CheckReplicationPrivilege(sql.get(), settings_));
+    SLUICE_RETURN_IF_ERROR(EnsurePublication(sql.get(), settings_));
+    SLUICE_ASSIGN_OR_RETURN(std::optional<SlotInfo> slot, FindSlot(sql.get(), settings_));
+    if (slot) {
+      SLUICE_RETURN_IF_ERROR(ValidateSlot(*slot, settings_));
+      if (slot->active_pid) {
+        return Error(ErrorCode::kUnavailable,
+                     fmt::format("replication slot '{}' is in use by another process (PID {}): "
+                                 "another sluice, or the previous connection not yet timed out",
+                                 settings_.slot_name, *slot->active_pid));
+      }
+    } else if (settings_.slot_create_if_not_exists) {
+      create_slot = true;
+    } else {
+      return Error(ErrorCode::kNotFound,
+                   fmt::format("replication slot '{}' does not exist in database '{}': create "
+                               "it (SELECT pg_create_logical_replication_slot('{}', "
+                               "'pgoutput')) or set slot.create_if_not_exists: true",
+                               settings_.slot_name, settings_.database, settings_.slot_name));
+    }
+  }
+
+  SLUICE_ASSIGN_OR_RETURN(PgConn repl, Connect(settings_, ConnectionKind::kReplication));
+  pg_conn* conn = repl.get();
+  const std::string slot_ident = QuoteIdentifier(conn, settings_.slot_name);
+  if (create_slot) {
+    auto created = Query(conn, "CREATE_REPLICATION_SLOT " + slot_ident +
+                                   " LOGICAL pgoutput NOEXPORT_SNAPSHOT",
+                         "creating replication slot '" + settings_.slot_name + "'");
+    if (!created.ok() && created.error().message().find("42710") == std::string::npos) {
+      return created.error();  // 42710: created concurrently; use it
+    }
+    SLUICE_LOG_INFO("created replication slot '{}' in database '{}'", settings_.slot_name,
+                    settings_.database);
+  }
+
+  const Lsn start = handler_.AcknowledgedLsn();
+  const std::string command = fmt::format(
+      "START_REPLICATION SLOT {} LOGICAL {} (proto_version '1', publication_names {}, "
+      "messages 'true')",
+      slot_ident, start.ToString(),
+      QuoteLiteral(conn, QuoteIdentifier(conn, settings_.publication_name)));
+  {
+    std::unique_ptr<PGresult, decltype(&PQclear)> res(PQexec(conn, command.c_str()), &PQclear);
+    if (!res || PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
+      return ResultError(conn, res.get(), "START_REPLICATION", settings_);
+    }
+  }
+  *streamed = true;
+  SLUICE_LOG_INFO("streaming slot '{}' of database '{}' from {} (publication '{}')",
+                  settings_.slot_name, settings_.name, start.ToString(),
+                  settings_.publication_name);
+  return Stream(conn);
+}
+
+Status ReplicationSource::SendStatus(pg_conn* conn, bool* sent) {
+  const Lsn ack = handler_.AcknowledgedLsn();
+  const int64_t now_us =
+      duration_cast<microseconds>(clock_.WallNow().time_since_epoch()).count();
+  const std::string msg = StandbyStatusUpdate(ack, ack, ack, now_us, /*reply_requested=*/false);
+  const int put = PQputCopyData(conn, msg.data(), static_cast<int>(msg.size()));
+  if (put < 0) {
+    return Error(ErrorCode::kNetwork, fmt::format("sending standby status update to {}: {}",
+                                                  Endpoint(settings_),
+                                                  OneLine(PQerrorMessage(conn))));
+  }
+  *sent = put == 1;  // 0: libpq's buffer is full; retried on the next turn
+  if (PQflush(conn) < 0) {
+    return Error(ErrorCode::kNetwork, fmt::format("flushing to {}: {}", Endpoint(settings_),
+                                                  OneLine(PQerrorMessage(conn))));
+  }
+  return OkStatus();
+}
+
+Status ReplicationSource::HandleCopyData(pg_conn* conn, std::string_view bytes,
+                                         SteadyTime* next_status) {
+  SLUICE_ASSIGN_OR_RETURN(CopyMessage msg, ParseCopyData(bytes));
+  if (auto* x = std::get_if<XLogData>(&msg)) {
+    Status st = assembler_.Process(x->payload);
+    if (!st.ok()) {
+      return st.error().WithContext(
+          fmt::format("decoding WAL at {} from slot '{}'", x->wal_start.ToString(),
+                      settings_.slot_name));
+    }
+    return OkStatus();
+  }
+  const auto& keepalive = std::get<PrimaryKeepalive>(msg);
+  if (!assembler_.InTransaction()) handler_.OnIdle(keepalive.wal_end);
+  if (keepalive.reply_requested) {
+    bool sent = false;
+    SLUICE_RETURN_IF_ERROR(SendStatus(conn, &sent));
+    if (sent) *next_status = clock_.Now() + options_.status_interval;
+  }
+  return OkStatus();
+}
+
+Status ReplicationSource::Stream(pg_conn* conn) {
+  if (PQsetnonblocking(conn, 1) != 0) {
+    return Error(ErrorCode::kNetwork, "cannot switch the replication connection to non-blocking");
+  }
+  SteadyTime next_status = clock_.Now() + options_.status_interval;
+  bool pending_output = false;
+  while (!Stopping()) {
+    if (clock_.Now() >= next_status) {
+      bool sent = false;
+      SLUICE_RETURN_IF_ERROR(SendStatus(conn, &sent));
+      if (sent) next_status = clock_.Now() + options_.status_interval;
+    }
+    // Backpressure: read nothing more while the handler is full; status
+    // updates above keep the connection alive meanwhile.
+    const auto until_status =
+        std::max(milliseconds(0), duration_cast<milliseconds>(next_status - clock_.Now()));
+    if (!handler_.WaitForCapacity(std::min(options_.capacity_wait, until_status))) continue;
+
+    char* buf = nullptr;
+    const int n = PQgetCopyData(conn, &buf, /*async=*/1);
+    if (n > 0) {
+      Status st = HandleCopyData(conn, std::string_view(buf, static_cast<size_t>(n)),
+                                 &next_status);
+      PQfreemem(buf);
+      SLUICE_RETURN_IF_ERROR(st);
+      continue;
+    }
+    if (n == -2) {
+      return Error(ErrorCode::kNetwork,
+                   fmt::format("reading the replication stream from {}: {}", Endpoint(settings_),
+                               OneLine(PQerrorMessage(conn))));
+    }
+    if (n == -1) {  // the server ended the COPY: fetch why
+      std::unique_ptr<PGresult, decltype(&PQclear)> res(PQgetResult(conn), &PQclear);
+      Error e = ResultError(conn, res.get(), "replication stream ended", settings_);
+      return e.code() == ErrorCode::kPostgres ? Error(ErrorCode::kNetwork, e.message()) : e;
+    }
+
+    // Nothing buffered: wait for the socket, Stop(), or the next status update.
+    const int flushed = PQflush(conn);
+    if (flushed < 0) {
+      return Error(ErrorCode::kNetwork, fmt::format("writing to {}: {}", Endpoint(settings_),
+                                                    OneLine(PQerrorMessage(conn))));
+    }
+    pending_output = flushed == 1;
+    pollfd fds[2] = {{PQsocket(conn), static_cast<short>(POLLIN | (pending_output ? POLLOUT : 0)),
+                      0},
+                     {wake_fd_, POLLIN, 0}};
+    const auto timeout =
+        std::max(milliseconds(0), duration_cast<milliseconds>(next_status - clock_.Now()));
+    const int ready = poll(fds, 2, static_cast<int>(std::min<int64_t>(timeout.count() + 1, 60'000)));
+    if (ready < 0 && errno != EINTR) {
+      return Error(ErrorCode::kNetwork, fmt::format("poll: {}", std::strerror(errno)));
+    }
+    if (ready > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(conn)) {
+      return Error(ErrorCode::kNetwork,
+                   fmt::format("reading the replication stream from {}: {}", Endpoint(settings_),
+                               OneLine(PQerrorMessage(conn))));
+    }
+  }
+  // Stopping: report the final acknowledged position before closing.
+  bool sent = false;
+  (void)SendStatus(conn, &sent);
+  return OkStatus();
+}
+
+}  // namespace sluice::source

@@ -1,0 +1,92 @@
+// ReplicationSource: the libpq shell around the pure decoder. It owns one
+// logical replication connection to one database and streams its slot into a
+// ChangeHandler until Stop().
+//
+// Per connection it: checks wal_level and the REPLICATION privilege, ensures
+// the publication (normal connection) and the slot (creating them only when
+// the config allows), then runs START_REPLICATION from
+// handler.AcknowledgedLsn() with pgoutput proto_version 1 and messages on.
+// While streaming it answers keepalives that request a reply, sends a standby
+// status update every status_interval carrying handler.AcknowledgedLsn() as
+// write/flush/apply (never anything not acknowledged), reports idle positions
+// via OnIdle, and asks handler.WaitForCapacity() before reading more.
+//
+// When the connection drops it logs, calls handler.OnReconnect(), waits
+// (initial_backoff doubling to max_backoff) and starts again from
+// AcknowledgedLsn(). Problems a retry cannot fix (wal_level, privilege,
+// missing slot/publication that may not be created, undecodable data) end
+// Run() with that error.
+//
+// Threading: Run() blocks the calling thread, which is the only thread that
+// calls into the handler. Stop() may be called from any thread; Run() returns
+// within about capacity_wait (or a connect attempt's timeout, 10 s at most).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "config/settings.h"
+#include "source/change_assembler.h"
+#include "source/change_handler.h"
+
+struct pg_conn;
+
+namespace sluice::source {
+
+// What Run() does when the very first connection attempt fails to reach the
+// database (later drops are always retried).
+enum class FirstConnect {
+  kFailFast,  // return the error (a service started against a wrong address)
+  kRetry,     // keep retrying with backoff
+};
+
+struct ReplicationOptions {
+  std::chrono::milliseconds status_interval{10'000};
+  std::chrono::milliseconds initial_backoff{1'000};
+  std::chrono::milliseconds max_backoff{30'000};
+  // Longest single WaitForCapacity call, bounding how late Stop() is noticed.
+  std::chrono::milliseconds capacity_wait{100};
+  FirstConnect first_connect = FirstConnect::kFailFast;
+};
+
+class ReplicationSource {
+ public:
+  // `handler` and `clock` must outlive this object.
+  ReplicationSource(config::DatabaseSettings settings, ChangeHandler& handler, const Clock& clock,
+                    ReplicationOptions options = {});
+  ~ReplicationSource();
+  ReplicationSource(const ReplicationSource&) = delete;
+  ReplicationSource& operator=(const ReplicationSource&) = delete;
+
+  // Streams until Stop(); returns OK after Stop(), or the error that ended it.
+  Status Run();
+  // Thread-safe; idempotent.
+  void Stop();
+
+ private:
+  // One connection's life. `*streamed` is set once START_REPLICATION succeeded.
+  Status RunSession(bool* streamed);
+  Status Stream(pg_conn* conn);
+  Status HandleCopyData(pg_conn* conn, std::string_view bytes, SteadyTime* next_status);
+  Status SendStatus(pg_conn* conn, bool* sent);
+  // Waits `d` or until Stop(); returns false if stopped.
+  bool SleepUnlessStopped(std::chrono::milliseconds d);
+  bool Stopping() const { return stop_.load(std::memory_order_acquire); }
+
+  const config::DatabaseSettings settings_;
+  ChangeHandler& handler_;
+  const Clock& clock_;
+  const ReplicationOptions options_;
+  ChangeAssembler assembler_;  // used by the Run() thread only
+
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;  // eventfd: Stop() wakes a poll() in Stream()
+  std::mutex mu_;
+  std::condition_variable cv_;  // with mu_: Stop() wakes the backoff sleep
+};
+
+}  // namespace sluice::source

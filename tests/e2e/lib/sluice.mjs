@@ -1,0 +1,137 @@
+// sluice as a child process: its config file, start, graceful stop, kill -9.
+import {spawn} from 'node:child_process';
+import fs from 'node:fs';
+import {once} from 'node:events';
+
+import {pidsFile} from './services.mjs';
+
+export const kDummyAccessKeyId = 'AKIAIOSFODNN7EXAMPLE';
+export const kDummySecretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+export function sluiceBinary() {
+  const bin = process.env.SLUICE_BIN;
+  if (!bin) {
+    throw new Error('SLUICE_BIN is not set: run through ctest, or export SLUICE_BIN=build/src/cli/sluice');
+  }
+  if (!fs.existsSync(bin)) throw new Error(`SLUICE_BIN=${bin} does not exist`);
+  return bin;
+}
+
+const yamlString = (s) => JSON.stringify(String(s));  // JSON strings are YAML strings
+
+// The YAML of one database and one Kinesis sink (SPEC §1). `tables` is a list
+// of {name: 'public.t', groupColumns?: [...]}; all of them are included.
+export function sluiceConfig({dataDir, apiPort, databaseUrl, slot, publication, sinkName,
+                              streamArn, endpoint, tables, batchSize = 10, messageGrouping,
+                              extraSinkYaml = ''}) {
+  const lines = [
+    `data_dir: ${yamlString(dataDir)}`,
+    `api: {listen: ${yamlString(`127.0.0.1:${apiPort}`)}, token: e2e-token}`,
+    'databases:',
+    '  - name: app',
+    `    url: ${yamlString(databaseUrl)}`,
+    `    slot: {name: ${slot}, create_if_not_exists: true}`,
+    `    publication: {name: ${publication}, create_if_not_exists: true}`,
+    'sinks:',
+    `  - name: ${sinkName}`,
+    '    database: app',
+    `    source: {include_tables: [${tables.map((t) => t.name).join(', ')}]}`,
+  ];
+  const grouped = tables.filter((t) => t.groupColumns);
+  if (grouped.length > 0) {
+    lines.push('    tables:');
+    for (const t of grouped) {
+      lines.push(`      - {name: ${t.name}, group_column_names: [${t.groupColumns.join(', ')}]}`);
+    }
+  }
+  if (messageGrouping !== undefined) lines.push(`    message_grouping: ${messageGrouping}`);
+  lines.push(
+      `    batch_size: ${batchSize}`,
+      '    destination:',
+      '      type: kinesis',
+      `      stream_arn: ${yamlString(streamArn)}`,
+      `      access_key_id: ${kDummyAccessKeyId}`,
+      `      secret_access_key: ${yamlString(kDummySecretAccessKey)}`,
+      `      endpoint_url: ${yamlString(endpoint)}`,
+      '      tls_verify: false',
+  );
+  if (extraSinkYaml) lines.push(extraSinkYaml);
+  return lines.join('\n') + '\n';
+}
+
+// The environment sluice runs with: no AWS credentials or profiles from the
+// caller, no instance metadata lookups.
+export function sluiceEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('AWS_')) env[k] = v;
+  }
+  env.AWS_EC2_METADATA_DISABLED = 'true';
+  env.AWS_CONFIG_FILE = '/dev/null';
+  env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
+  return env;
+}
+
+// Runs `sluice <args>` to completion; resolves {code, signal, output}.
+export async function runSluiceCommand(args, {timeoutMs = 60000} = {}) {
+  const child = spawn(sluiceBinary(), args, {env: sluiceEnv(), stdio: ['ignore', 'pipe', 'pipe']});
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code, signal] = await once(child, 'exit');
+  clearTimeout(timer);
+  return {code, signal, output};
+}
+
+// One `sluice run` process. Its stdout and stderr go to logPath.
+export class SluiceProcess {
+  constructor({configPath, logPath, tmp}) {
+    this.configPath = configPath;
+    this.logPath = logPath;
+    this.tmp = tmp;
+    fs.appendFileSync(logPath, `--- sluice run -c ${configPath}\n`);
+    const log = fs.openSync(logPath, 'a');
+    this.child = spawn(sluiceBinary(), ['run', '-c', configPath],
+                       {env: sluiceEnv(), stdio: ['ignore', log, log]});
+    fs.closeSync(log);
+    fs.appendFileSync(pidsFile(tmp), `${this.child.pid}\n`);
+    this.exit = null;
+    this.exited = once(this.child, 'exit').then(([code, signal]) => {
+      this.exit = {code, signal};
+      return this.exit;
+    });
+  }
+
+  get running() {
+    return this.exit === null;
+  }
+
+  // SIGTERM, then waits for the exit (SIGKILL after timeoutMs). Resolves {code, signal}.
+  async stop({timeoutMs = 30000} = {}) {
+    if (!this.running) return this.exit;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const result = await this.exited;
+    clearTimeout(timer);
+    return result;
+  }
+
+  async kill9() {
+    if (!this.running) return this.exit;
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+
+  logTail(lines = 80) {
+    return logTail(this.logPath, lines);
+  }
+}
+
+export function logTail(logPath, lines = 80) {
+  try {
+    return fs.readFileSync(logPath, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}

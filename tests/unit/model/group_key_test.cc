@@ -1,0 +1,129 @@
+// GroupKey and PartitionKeyForGroup (SPEC §3).
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "model/encoder.h"
+#include "model_fixtures.h"
+
+namespace sluice::model {
+namespace {
+
+using testing::MakeChange;
+using testing::OrdersRelation;
+using testing::PaidOrder;
+using testing::V;
+
+std::shared_ptr<Relation> CompositeRelation() {
+  // CREATE TABLE line_items(tenant text, note text, id int4, PRIMARY KEY (tenant, id))
+  auto r = std::make_shared<Relation>();
+  r->schema = "public";
+  r->name = "line_items";
+  r->columns = {
+      {"tenant", pg::kText, -1, true}, {"note", pg::kText, -1, false}, {"id", pg::kInt4, -1, true}};
+  return r;
+}
+
+TEST(GroupKey, PrimaryKeyValue) {
+  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, OrdersRelation(), PaidOrder()), {}), "7");
+}
+
+TEST(GroupKey, CompositePrimaryKeyJoinedInKeyOrder) {
+  auto r = CompositeRelation();
+  Change c = MakeChange(Action::kInsert, r, {"acme", "hello", "42"});
+  EXPECT_EQ(GroupKey(c, {}), "acme:42");
+  r->primary_key = {2, 0};  // PRIMARY KEY (id, tenant)
+  EXPECT_EQ(GroupKey(c, {}), "42:acme");
+}
+
+TEST(GroupKey, FullIdentityTableUsesPrimaryKeyNotEveryColumn) {
+  // pgoutput marks all columns of a REPLICA IDENTITY FULL table as key.
+  Change c = MakeChange(Action::kInsert, OrdersRelation(ReplicaIdentity::kFull), PaidOrder());
+  EXPECT_EQ(GroupKey(c, {}), "7");
+}
+
+TEST(GroupKey, GroupColumnsInGivenOrder) {
+  Change c = MakeChange(Action::kInsert, CompositeRelation(), {"acme", "hello", "42"});
+  EXPECT_EQ(GroupKey(c, {1}), "hello");
+  EXPECT_EQ(GroupKey(c, {2, 1}), "42:hello");
+}
+
+TEST(GroupKey, NullValuesContributeEmptyString) {
+  Change c = MakeChange(Action::kInsert, CompositeRelation(), {"acme", V::Null(), "42"});
+  EXPECT_EQ(GroupKey(c, {0, 1, 2}), "acme::42");
+  EXPECT_EQ(GroupKey(c, {1}), "");
+}
+
+TEST(GroupKey, OutOfRangeColumnContributesEmptyString) {
+  Change c = MakeChange(Action::kInsert, CompositeRelation(), {"acme", "x", "42"});
+  EXPECT_EQ(GroupKey(c, {0, 9, -1}), "acme::");
+}
+
+TEST(GroupKey, DeleteUsesOldKey) {
+  Change c =
+      MakeChange(Action::kDelete, CompositeRelation(), {}, std::vector<V>{"acme", V::Null(), "42"});
+  EXPECT_EQ(GroupKey(c, {}), "acme:42");
+}
+
+TEST(GroupKey, UpdateUsesNewKey) {
+  Change c = MakeChange(Action::kUpdate, CompositeRelation(), {"acme", "x", "43"},
+                        std::vector<V>{"acme", V::Null(), "42"});
+  EXPECT_EQ(GroupKey(c, {}), "acme:43");
+}
+
+TEST(GroupKey, UnchangedToastGroupValueTakenFromOldRow) {
+  Change c = MakeChange(Action::kUpdate, CompositeRelation(), {"acme", V::Toast(), "42"},
+                        std::vector<V>{"acme", "long note", "42"}, true);
+  EXPECT_EQ(GroupKey(c, {1}), "long note");
+}
+
+TEST(GroupKey, TruncateHasNoGroup) {
+  EXPECT_EQ(GroupKey(MakeChange(Action::kTruncate, OrdersRelation(), {}), {}), "");
+}
+
+TEST(GroupKey, TableWithoutKeyHasNoGroup) {
+  auto r = CompositeRelation();
+  for (Column& c : r->columns) c.is_key = false;
+  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, {"a", "b", "1"}), {}), "");
+}
+
+TEST(GroupKey, MissingRelationOrTupleHasNoGroup) {
+  Change c;
+  EXPECT_EQ(GroupKey(c, {}), "");
+  EXPECT_EQ(GroupKey(MakeChange(Action::kDelete, OrdersRelation(), {}), {}), "");
+}
+
+TEST(PartitionKeyForGroup, ShortKeyIsKept) {
+  EXPECT_EQ(PartitionKeyForGroup("acme:42"), "acme:42");
+}
+
+TEST(PartitionKeyForGroup, Exactly256BytesIsKept) {
+  const std::string key(256, 'k');
+  EXPECT_EQ(PartitionKeyForGroup(key), key);
+}
+
+TEST(PartitionKeyForGroup, Over256BytesIsMd5Hex) {
+  // python3 -c "import hashlib; print(hashlib.md5(b'k'*257).hexdigest())"
+  EXPECT_EQ(PartitionKeyForGroup(std::string(257, 'k')), "da1a1fa6b104c4871eef9b2a6715a145");
+}
+
+TEST(PartitionKeyForGroup, LimitCountsBytesNotCharacters) {
+  std::string two_byte_chars;
+  for (int i = 0; i < 128; ++i) two_byte_chars += "\xC3\xA9";  // é, 256 bytes
+  EXPECT_EQ(PartitionKeyForGroup(two_byte_chars), two_byte_chars);
+  const std::string hashed = PartitionKeyForGroup(two_byte_chars + "\xC3\xA9");
+  EXPECT_EQ(hashed.size(), 32u);
+  EXPECT_EQ(hashed.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST(PartitionKeyForGroup, LongGroupFromGroupKeyIsHashed) {
+  Change c = MakeChange(Action::kInsert, CompositeRelation(),
+                        {std::string(200, 'a'), "x", std::string(56, '1')});
+  std::string group = GroupKey(c, {});
+  ASSERT_EQ(group.size(), 257u);  // 200 + ':' + 56
+  EXPECT_EQ(PartitionKeyForGroup(group).size(), 32u);
+}
+
+}  // namespace
+}  // namespace sluice::model
