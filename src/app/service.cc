@@ -92,7 +92,12 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Settings& setting
     }
     db->router = std::make_unique<Router>(std::move(routed), db->acks, service->budget_,
                                           service->next_message_id_);
-    db->source = std::make_unique<source::ReplicationSource>(db_settings, *db->router, clock);
+    // Status updates every second keep the slot (and the server's WAL) close
+    // behind what is delivered; each is a 34-byte message.
+    source::ReplicationOptions source_options;
+    source_options.status_interval = std::chrono::seconds(1);
+    db->source = std::make_unique<source::ReplicationSource>(db_settings, *db->router, clock,
+                                                             source_options);
     service->databases_.push_back(std::move(db));
   }
   if (service->databases_.empty()) {
