@@ -7,7 +7,8 @@
 #
 # Everything lives under ./.demo/ (DEMO_KEEP=1 keeps it afterwards). Ports:
 # DEMO_PG_PORT (55432), DEMO_KINESIS_PORT (4567; its TLS port is +1),
-# DEMO_API_PORT (7376). DEMO_ROUNDS=N stops after N rounds of changes.
+# DEMO_API_PORT (7376). DEMO_ROUNDS=N stops after N rounds of changes;
+# SLUICE_BIN=path uses that binary instead of building build/src/cli/sluice.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,13 +31,17 @@ if ! command -v cmake >/dev/null || ! command -v ninja >/dev/null || ! command -
   say "installing dependencies (scripts/setup.sh)"
   scripts/setup.sh
 fi
-say "building sluice"
-if [[ ! -f build/build.ninja ]]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [[ -n "${SLUICE_BIN:-}" ]]; then
+  sluice_bin="$SLUICE_BIN"  # a binary built elsewhere
+else
+  say "building sluice (build/)"
+  if [[ ! -f build/build.ninja ]]; then
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fi
+  ninja -C build sluice >/dev/null || die "build failed (run: ninja -C build sluice)"
+  sluice_bin="build/src/cli/sluice"
 fi
-ninja -C build sluice >/dev/null || die "build failed (run: ninja -C build sluice)"
-sluice_bin="$(find build -type f -name sluice -perm -u+x -path '*cli*' | head -n 1)"
-[[ -n "$sluice_bin" ]] || die "no sluice binary under build/"
+[[ -x "$sluice_bin" ]] || die "no sluice binary at $sluice_bin"
 
 # --- services -----------------------------------------------------------------
 pg_dir="$demo_dir/pg"

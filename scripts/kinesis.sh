@@ -25,15 +25,19 @@ dir="$2"
 
 pid_alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 
+# Guards against a stale pid file whose pid now belongs to something else.
+is_emulator() { pid_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'loopback_preload'; }
+
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start() {
   local port="${1:-}" flavour="${2:-kinesis-local}"
   [[ "$port" =~ ^[0-9]+$ ]] || usage
+  [[ "$flavour" == kinesis-local || "$flavour" == kinesalite ]] || usage
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
   local pid_file="$dir/kinesis.pid" log_file="$dir/kinesis.log"
-  if [[ -f "$pid_file" ]] && pid_alive "$(cat "$pid_file")"; then
+  if [[ -f "$pid_file" ]] && is_emulator "$(cat "$pid_file")"; then
     die "an emulator is already running from $dir (pid $(cat "$pid_file"))"
   fi
   if port_answers "$port"; then
@@ -103,7 +107,7 @@ stop() {
   [[ -f "$pid_file" ]] || return 0
   local pid
   pid="$(cat "$pid_file")"
-  if pid_alive "$pid"; then
+  if is_emulator "$pid"; then
     kill "$pid" 2>/dev/null || true
     local waited=0
     while pid_alive "$pid" && (( waited < 100 )); do
@@ -112,6 +116,12 @@ stop() {
     done
     if pid_alive "$pid"; then
       kill -9 "$pid" 2>/dev/null || true
+      waited=0
+      while pid_alive "$pid" && (( waited < 50 )); do
+        sleep 0.1
+        waited=$((waited + 1))
+      done
+      pid_alive "$pid" && die "emulator pid $pid survived SIGKILL"
     fi
   fi
   rm -f "$pid_file"

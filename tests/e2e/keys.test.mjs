@@ -38,7 +38,7 @@ test('REPLICA IDENTITY FULL: changes holds the old values of changed columns, de
   assert.deepEqual(del.message.record, {id: 7, status: 'paid', total: num('199.99'), note: null});
   assert.equal(del.message.changes, null);
   for (const r of [insert, update1, update2, del]) {
-    assert.equal(r.partitionKey, '7');
+    assert.equal(r.partitionKey, '7', `${r.message.action}: the partition key is the primary key`);
     assertEnvelope(r.message, {table: 'orders_full', pks: ['7']});
   }
 }));

@@ -53,9 +53,11 @@ export function compareRecords(a, b) {
 // Without follow it stops when the goal is met and a further round over all
 // shards found nothing new -- the goal being `until(records)` if given, else
 // at least `expect` records, else nothing (read to the end) -- or when
-// timeoutMs passes (complete = false), or when `signal` aborts.
+// timeoutMs passes (complete = false), or when `signal` aborts. With
+// settle = false it stops as soon as the goal is met.
 export async function readStream({endpoint, region = 'us-east-1', stream, expect, until,
-                                  timeoutMs = 60000, follow = false, onRecord, signal}) {
+                                  timeoutMs = 60000, follow = false, settle = true, onRecord,
+                                  signal}) {
   const goal = until ?? (expect === undefined ? () => true : (rs) => rs.length >= expect);
   if (!stream) throw new Error('a --stream name is required');
   const client = makeKinesisClient({endpoint, region});
@@ -88,7 +90,7 @@ export async function readStream({endpoint, region = 'us-east-1', stream, expect
         if (n > 0 || (out.MillisBehindLatest ?? 0) > 0) caughtUp = false;
       }
       if (!follow) {
-        if (caughtUp && goal(records)) break;
+        if ((caughtUp || !settle) && goal(records)) break;
         if (Date.now() > deadline) {
           return {records: records.sort(compareRecords), complete: false};
         }

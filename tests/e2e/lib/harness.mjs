@@ -77,6 +77,7 @@ export class Pipeline {
     this.configPath = path.join(this.dir, 'sluice.yaml');
     this.logPath = path.join(this.dir, 'sluice.log');
     this.sluice = null;
+    this.slotPid = null;  // walsender serving sluice, once started
   }
 
   async create() {
@@ -106,10 +107,14 @@ export class Pipeline {
     assert.ok(!this.sluice?.running, 'sluice is already running');
     this.sluice = new SluiceProcess({configPath: this.configPath, logPath: this.logPath,
                                      tmp: this.services.tmp});
-    await waitFor(`replication slot ${this.slot} to become active`, async () => {
+    // After a kill -9 the old walsender may hold the slot a moment longer:
+    // wait for a walsender other than the last one seen.
+    const previous = this.slotPid;
+    this.slotPid = await waitFor(`replication slot ${this.slot} to become active`, async () => {
       const rows = await this.services.sql(
-          'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [this.slot]);
-      return rows[0]?.active === true;
+          'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active', [this.slot]);
+      const pid = rows[0]?.active_pid;
+      return pid && pid !== previous ? pid : null;
     }, {check: () => this.assertRunning()});
     const exposed = await nonLoopbackListeners([this.sluice.child.pid]);
     assert.deepEqual(exposed, [], 'sluice listens on loopback only');
@@ -139,9 +144,10 @@ export class Pipeline {
 
   // Raw records of the stream ({shard, sequence, partitionKey, data}), in
   // shard then sequence order. Throws if `expect` / `until` is not met in time.
-  async readRecords({expect, until, timeoutMs = 60000} = {}) {
+  // settle: false returns as soon as the goal is met (see read_stream.mjs).
+  async readRecords({expect, until, timeoutMs = 60000, settle = true} = {}) {
     const {records, complete} = await readStream({
-      endpoint: this.services.endpoint, stream: this.stream, expect, until, timeoutMs,
+      endpoint: this.services.endpoint, stream: this.stream, expect, until, timeoutMs, settle,
     });
     if (!complete) {
       throw new Error(`stream ${this.stream}: ${records.length} records after ${timeoutMs} ms` +

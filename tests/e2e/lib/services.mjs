@@ -33,7 +33,10 @@ function startReaper(tmp, pgDir, kinesisDir) {
   const script = `
     while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
     if [ -f '${pidsFile(tmp)}' ]; then
-      while read -r pid; do kill -9 "$pid" 2>/dev/null; done < '${pidsFile(tmp)}'
+      while read -r pid; do
+        # only a sluice of ours: its command line names a config under tmp
+        tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -qF '${tmp}' && kill -9 "$pid"
+      done < '${pidsFile(tmp)}'
     fi
     '${kRepoRoot}/scripts/kinesis.sh' stop '${kinesisDir}' >/dev/null 2>&1
     '${kRepoRoot}/scripts/pg.sh' stop '${pgDir}' >/dev/null 2>&1
