@@ -54,8 +54,7 @@ Router::TablePlan Router::PlanFor(const config::SinkSettings& sink, const model:
       return plan;
     }
   }
-  plan.grouped = std::any_of(rel.columns.begin(), rel.columns.end(),
-                             [](const model::Column& c) { return c.is_key; });
+  plan.grouped = !rel.primary_key.empty();
   return plan;
 }
 

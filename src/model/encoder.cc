@@ -33,17 +33,12 @@ FieldText Resolve(const Tuple& tuple, int index, const Tuple* old) {
   return {kind, {}};
 }
 
-// Calls fn(index) for each key column, in key order.
+// Calls fn(index) for each primary key column, in key order. Column::is_key
+// is not consulted: for a REPLICA IDENTITY FULL table it flags every column.
 template <typename F>
 void ForEachKeyColumn(const Relation& relation, F fn) {
-  if (!relation.primary_key.empty()) {
-    for (int i : relation.primary_key) {
-      if (i >= 0 && static_cast<size_t>(i) < relation.columns.size()) fn(i);
-    }
-    return;
-  }
-  for (size_t i = 0; i < relation.columns.size(); ++i) {
-    if (relation.columns[i].is_key) fn(static_cast<int>(i));
+  for (int i : relation.primary_key) {
+    if (i >= 0 && static_cast<size_t>(i) < relation.columns.size()) fn(i);
   }
 }
 

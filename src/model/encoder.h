@@ -34,15 +34,16 @@ struct EncodeOptions {
 // parse as its type is emitted as a JSON string of the text.
 //
 //  - record: the new row (insert, update, read); the old row for delete,
-//    where a key-only old tuple yields only the key columns (Column::is_key),
-//    as Sequin does; `{}` if a delete carries no old tuple; null for truncate.
-//    An unchanged TOAST value is taken from the old row when it has it, else
-//    it is the string "unchanged_toast".
+//    where a key-only old tuple yields only the replica identity columns it
+//    carries (Column::is_key), as Sequin does; `{}` if a delete carries no
+//    old tuple; null for truncate. An unchanged TOAST value is taken from the
+//    old row when it has it, else it is the string "unchanged_toast".
 //  - changes: update only; with the old full row (REPLICA IDENTITY FULL) the
 //    old values of the columns whose kind or text differ (unchanged TOAST
 //    values count as unchanged), else `{}`. null for the other actions.
-//  - metadata.record_pks: the key columns' values as strings in key order
-//    (Relation::primary_key, else the is_key columns); a NULL value is null.
+//  - metadata.record_pks: the primary key columns' values as strings in key
+//    order (Relation::primary_key; `[]` when it is empty); a NULL value is
+//    null.
 //  - metadata.transaction_annotations: the annotation JSON embedded as is,
 //    null when there is none, or a JSON string of the text when it is not
 //    valid JSON (so a bad annotation never breaks the message).
@@ -63,10 +64,11 @@ std::string IdempotencyKey(const Change& change);
 // Group of a change: the values of `group_columns` (indexes into the
 // relation's columns, in order) joined by ":". Uses the new tuple, else the
 // old one (delete). Empty group_columns means "primary key columns"
-// (Relation::primary_key, else the columns with Column::is_key).
+// (Relation::primary_key; Column::is_key is never used).
 // A NULL value (or an out-of-range index, or an unchanged TOAST value the old
 // row cannot supply) contributes an empty string, so "a::c" for (a, NULL, c).
-// Returns empty when the change has no group (truncate, no key, no tuple).
+// Returns empty when the change has no group (truncate, empty primary_key
+// with empty group_columns, no tuple).
 // Note: a delete with a key-only old tuple has NULL non-key columns, so
 // group_columns naming non-key columns group such deletes by "".
 std::string GroupKey(const Change& change, const std::vector<int>& group_columns);

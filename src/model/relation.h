@@ -11,7 +11,10 @@ struct Column {
   std::string name;
   uint32_t type_oid = 0;
   int32_t type_modifier = -1;
-  bool is_key = false;  // part of the replica identity key
+  // Part of the replica identity, as pgoutput flags it: the columns a
+  // key-only old tuple carries. Every column of a REPLICA IDENTITY FULL table
+  // is flagged, so this is not the primary key (see Relation::primary_key).
+  bool is_key = false;
 };
 
 // REPLICA IDENTITY setting of the table, as pgoutput reports it.
@@ -28,10 +31,11 @@ struct Relation {
   std::string name;
   ReplicaIdentity replica_identity = ReplicaIdentity::kDefault;
   std::vector<Column> columns;
-  // Primary key column indexes in key order (pg_index.indkey), when known.
-  // pgoutput flags every column as a key column (Column::is_key) for REPLICA
-  // IDENTITY FULL tables, so the source fills this for them; when empty the
-  // key is the columns with is_key, in column order.
+  // Primary key column indexes: the one source of the group, partition key
+  // and record_pks (SPEC §3). The source always fills it: for REPLICA
+  // IDENTITY DEFAULT / INDEX the Column::is_key columns in column order, for
+  // FULL / NOTHING the catalog's primary key in key order (pg_index.indkey).
+  // Empty: the table has no (known) primary key and is ungrouped.
   std::vector<int> primary_key;
 
   // "schema.name", as used in config (include_tables, tables[].name).

@@ -240,8 +240,70 @@ Status ChangeAssembler::OnCommit(pgoutput::CommitMessage& m) {
 
 Status ChangeAssembler::OnRelation(pgoutput::RelationMessage& m) {
   const uint32_t oid = m.relation.oid;
+  m.relation.primary_key = PrimaryKeyOf(m.relation);
   relations_.insert_or_assign(oid, std::make_shared<const model::Relation>(std::move(m.relation)));
   return OkStatus();
+}
+
+std::vector<int> ChangeAssembler::PrimaryKeyOf(const model::Relation& rel) {
+  std::vector<int> key;
+  if (rel.replica_identity == model::ReplicaIdentity::kDefault ||
+      rel.replica_identity == model::ReplicaIdentity::kIndex) {
+    for (size_t i = 0; i < rel.columns.size(); ++i) {
+      if (rel.columns[i].is_key) key.push_back(static_cast<int>(i));
+    }
+    // pgoutput flags key columns in table order; the group follows the
+    // primary key's own order (SPEC §3), which the catalog knows. Use it
+    // when it names exactly the flagged columns (DEFAULT identity is the
+    // primary key); otherwise keep the flags' order.
+    if (rel.replica_identity == model::ReplicaIdentity::kDefault && key.size() > 1 &&
+        primary_keys_ != nullptr) {
+      auto names = primary_keys_->PrimaryKeyColumns(rel.oid, rel.schema, rel.name);
+      if (names.ok() && names->size() == key.size()) {
+        std::vector<int> ordered;
+        for (const std::string& name : *names) {
+          auto it = std::find_if(rel.columns.begin(), rel.columns.end(),
+                                 [&](const model::Column& c) { return c.name == name; });
+          if (it == rel.columns.end() || !it->is_key) break;
+          ordered.push_back(static_cast<int>(it - rel.columns.begin()));
+        }
+        if (ordered.size() == key.size()) return ordered;
+      }
+    }
+    return key;
+  }
+  // FULL flags every column as key and NOTHING none: ask the catalog.
+  if (primary_keys_ == nullptr) return key;
+  Result<std::vector<std::string>> names =
+      primary_keys_->PrimaryKeyColumns(rel.oid, rel.schema, rel.name);
+  if (!names.ok()) {
+    WarnNoPrimaryKey(rel, names.error().message());
+    return key;
+  }
+  for (const std::string& name : *names) {
+    auto it = std::find_if(rel.columns.begin(), rel.columns.end(),
+                           [&](const model::Column& c) { return c.name == name; });
+    if (it == rel.columns.end()) {
+      // The catalog is newer than this Relation message (a column renamed
+      // or dropped since); a partial key would group rows wrongly.
+      WarnNoPrimaryKey(rel, fmt::format("primary key column \"{}\" is not among the columns "
+                                        "the replication stream sent",
+                                        name));
+      return {};
+    }
+    key.push_back(static_cast<int>(it - rel.columns.begin()));
+  }
+  return key;
+}
+
+void ChangeAssembler::WarnNoPrimaryKey(const model::Relation& rel, const std::string& why) {
+  const std::string message = fmt::format(
+      "could not determine the primary key of table {} (OID {}, REPLICA IDENTITY {}): {}; its "
+      "changes are delivered without a group, so they have no per-row ordering",
+      rel.QualifiedName(), rel.oid,
+      rel.replica_identity == model::ReplicaIdentity::kFull ? "FULL" : "NOTHING", why);
+  SLUICE_LOG_WARN("{}", message);
+  if (key_warned_.insert(rel.oid).second) handler_.OnWarning(rel.QualifiedName(), message);
 }
 
 Result<std::shared_ptr<const model::Relation>> ChangeAssembler::RelationFor(char type,

@@ -6,7 +6,8 @@
 // through their shared_ptr) and the state of the open transaction: its shared
 // TransactionInfo, the next commit_idx, and transaction annotations set by
 // logical messages. It also fills unchanged TOAST values from the old row when
-// the old row was sent (REPLICA IDENTITY FULL).
+// the old row was sent (REPLICA IDENTITY FULL), and fills every cached
+// Relation's primary_key (see PrimaryKeyLookup).
 //
 // Not thread-safe: one replication connection's thread drives it. Pure apart
 // from calls into the handler, so tests feed it golden bytes.
@@ -14,9 +15,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "base/result.h"
 #include "model/change.h"
@@ -33,14 +36,38 @@ inline constexpr std::string_view kAnnotationsSetPrefixes[] = {
 inline constexpr std::string_view kAnnotationsClearPrefixes[] = {
     "sluice:transaction_annotations.clear", "sequin:transaction_annotations.clear"};
 
+// Why: pgoutput's Relation message flags the replica identity columns
+// (Column::is_key), which is the primary key only for REPLICA IDENTITY
+// DEFAULT. A FULL table has every column flagged and a NOTHING table none, so
+// for those the assembler asks the database's catalog for the real primary
+// key. Called from the assembler's thread only, once per Relation message of
+// a FULL or NOTHING table.
+class PrimaryKeyLookup {
+ public:
+  virtual ~PrimaryKeyLookup() = default;
+  // The primary key's column names in key order (pg_index.indkey); empty if
+  // the table has none. `schema` and `table` name it for messages.
+  virtual Result<std::vector<std::string>> PrimaryKeyColumns(uint32_t relation_oid,
+                                                             const std::string& schema,
+                                                             const std::string& table) = 0;
+};
+
 class ChangeAssembler {
  public:
-  explicit ChangeAssembler(ChangeHandler& handler) : handler_(handler) {}
+  // `handler` and `primary_keys` must outlive this object. `primary_keys` may
+  // be null: FULL and NOTHING tables then have an empty primary_key.
+  explicit ChangeAssembler(ChangeHandler& handler, PrimaryKeyLookup* primary_keys = nullptr)
+      : handler_(handler), primary_keys_(primary_keys) {}
 
   // Decodes one XLogData payload and applies it.
   Status Process(std::string_view payload);
 
-  // Applies one decoded message. Errors (kProtocol): a change for a relation
+  // Applies one decoded message. A Relation message gets its primary_key
+  // filled: for REPLICA IDENTITY DEFAULT or INDEX the columns pgoutput flags
+  // as key, in column order; for FULL or NOTHING the lookup's columns in key
+  // order. A failed lookup (or one naming a column the relation lacks) gives
+  // an empty primary_key, a logged warning and handler.OnWarning for the
+  // table; it never fails the message. Errors (kProtocol): a change for a relation
   // OID with no preceding Relation message, a tuple whose column count differs
   // from the relation's, a change or Commit outside a transaction, a Begin
   // inside one, or a Commit whose LSN differs from its Begin's.
@@ -73,13 +100,17 @@ class ChangeAssembler {
                     std::string_view which) const;
   void Emit(model::Change change);
   void FillUnchangedToast(const model::Relation& rel, model::Change& change);
+  std::vector<int> PrimaryKeyOf(const model::Relation& rel);
+  void WarnNoPrimaryKey(const model::Relation& rel, const std::string& why);
 
   ChangeHandler& handler_;
+  PrimaryKeyLookup* const primary_keys_;  // may be null
   // shared: Change values keep the layout they were decoded with after a
   // Relation message replaces the cache entry.
   std::unordered_map<uint32_t, std::shared_ptr<const model::Relation>> relations_;
   std::unordered_map<uint32_t, pgoutput::TypeMessage> types_;
   std::unordered_set<uint32_t> toast_warned_;  // relation OIDs already warned about
+  std::unordered_set<uint32_t> key_warned_;    // likewise, for failed key lookups
   // shared: every change of the transaction points at it.
   std::shared_ptr<const model::TransactionInfo> txn_;  // null outside a transaction
   uint32_t next_commit_idx_ = 0;

@@ -27,11 +27,15 @@
 namespace sluice::source::pgoutput {
 
 // Postgres timestamps count microseconds from 2000-01-01 00:00:00 UTC.
+// Conversions saturate at the int64 range (Postgres's +/-infinity), so a
+// hostile value never overflows.
 inline constexpr int64_t kPostgresEpochUnixMicros = 946'684'800'000'000;
 constexpr int64_t PostgresToUnixMicros(int64_t pg_micros) {
+  if (pg_micros > INT64_MAX - kPostgresEpochUnixMicros) return INT64_MAX;
   return pg_micros + kPostgresEpochUnixMicros;
 }
 constexpr int64_t UnixToPostgresMicros(int64_t unix_micros) {
+  if (unix_micros < INT64_MIN + kPostgresEpochUnixMicros) return INT64_MIN;
   return unix_micros - kPostgresEpochUnixMicros;
 }
 

@@ -52,14 +52,66 @@ Error ResultError(pg_conn* conn, PGresult* res, const std::string& what,
   }
   if (PQstatus(conn) == CONNECTION_BAD || state.empty() || state.starts_with("08") ||
       state.starts_with("57")) {  // connection exception, operator intervention (shutdown)
-    return Error(ErrorCode::kNetwork,
-                 fmt::format("{} on {}: {}", what, Endpoint(db), message));
+    return Error(ErrorCode::kNetwork, fmt::format("{} on {}: {}", what, Endpoint(db), message));
   }
   return Error(ErrorCode::kPostgres,
                fmt::format("{} failed: {} (SQLSTATE {})", what, message, state));
 }
 
+// Primary key columns in key order: the position of each column in indkey.
+constexpr const char* kPrimaryKeyQuery =
+    "SELECT a.attname FROM pg_index i "
+    "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, pos) "
+    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+    "WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY k.pos";
+
 }  // namespace
+
+// Looks primary keys up in pg_index. The connection is opened on first use,
+// kept for the replication session (Close() ends it) and dropped after a
+// connection failure so the next lookup reconnects.
+class ReplicationSource::CatalogPrimaryKeys final : public PrimaryKeyLookup {
+ public:
+  // `db` must outlive this object.
+  explicit CatalogPrimaryKeys(const config::DatabaseSettings& db) : db_(db) {}
+
+  Result<std::vector<std::string>> PrimaryKeyColumns(uint32_t relation_oid,
+                                                     const std::string& schema,
+                                                     const std::string& table) override {
+    const std::string what =
+        fmt::format("looking up the primary key of {}.{} (OID {})", schema, table, relation_oid);
+    if (!conn_) {
+      Result<PgConn> conn = Connect(db_, ConnectionKind::kNormal);
+      if (!conn.ok()) return conn.error().WithContext(what);
+      conn_ = std::move(*conn);
+    }
+    const std::string oid = std::to_string(relation_oid);
+    const char* params[] = {oid.c_str()};
+    std::unique_ptr<PGresult, decltype(&PQclear)> res(
+        PQexecParams(conn_.get(), kPrimaryKeyQuery, 1, nullptr, params, nullptr, nullptr, 0),
+        &PQclear);
+    if (!res || PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+      const std::string why =
+          OneLine(res && *PQresultErrorMessage(res.get()) ? PQresultErrorMessage(res.get())
+                                                          : PQerrorMessage(conn_.get()));
+      const bool lost = PQstatus(conn_.get()) == CONNECTION_BAD;
+      if (lost) conn_.reset();
+      return Error(lost ? ErrorCode::kNetwork : ErrorCode::kPostgres,
+                   fmt::format("{} on {}: {}", what, Endpoint(db_), why));
+    }
+    std::vector<std::string> columns;
+    const int rows = PQntuples(res.get());
+    columns.reserve(static_cast<size_t>(rows));
+    for (int i = 0; i < rows; ++i) columns.emplace_back(PQgetvalue(res.get(), i, 0));
+    return columns;
+  }
+
+  void Close() { conn_.reset(); }
+
+ private:
+  const config::DatabaseSettings& db_;
+  PgConn conn_;  // null until the first lookup, and after Close()
+};
 
 ReplicationSource::ReplicationSource(config::DatabaseSettings settings, ChangeHandler& handler,
                                      const Clock& clock, ReplicationOptions options)
@@ -67,7 +119,8 @@ ReplicationSource::ReplicationSource(config::DatabaseSettings settings, ChangeHa
       handler_(handler),
       clock_(clock),
       options_(options),
-      assembler_(handler),
+      primary_keys_(std::make_unique<CatalogPrimaryKeys>(settings_)),
+      assembler_(handler, primary_keys_.get()),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
 ReplicationSource::~ReplicationSource() {
@@ -98,12 +151,11 @@ Status ReplicationSource::Run() {
   while (!Stopping()) {
     bool streamed = false;
     Status st = RunSession(&streamed);
+    primary_keys_->Close();  // a new session looks keys up afresh
     if (Stopping()) break;
-    const Error err = st.ok() ? Error(ErrorCode::kNetwork, "replication stream ended")
-                              : st.error();
+    const Error err = st.ok() ? Error(ErrorCode::kNetwork, "replication stream ended") : st.error();
     if (!Retryable(err)) {
-      SLUICE_LOG_ERROR("replication from database '{}' stopped: {}", settings_.name,
-                       err.message());
+      SLUICE_LOG_ERROR("replication from database '{}' stopped: {}", settings_.name, err.message());
       return err;
     }
     if (!ever_streamed && !streamed && err.code() == ErrorCode::kNetwork &&
@@ -155,9 +207,9 @@ Status ReplicationSource::RunSession(bool* streamed) {
   pg_conn* conn = repl.get();
   const std::string slot_ident = QuoteIdentifier(conn, settings_.slot_name);
   if (create_slot) {
-    auto created = Query(conn, "CREATE_REPLICATION_SLOT " + slot_ident +
-                                   " LOGICAL pgoutput NOEXPORT_SNAPSHOT",
-                         "creating replication slot '" + settings_.slot_name + "'");
+    auto created =
+        Query(conn, "CREATE_REPLICATION_SLOT " + slot_ident + " LOGICAL pgoutput NOEXPORT_SNAPSHOT",
+              "creating replication slot '" + settings_.slot_name + "'");
     if (!created.ok() && created.error().message().find("42710") == std::string::npos) {
       return created.error();  // 42710: created concurrently; use it
     }
@@ -186,14 +238,13 @@ Status ReplicationSource::RunSession(bool* streamed) {
 
 Status ReplicationSource::SendStatus(pg_conn* conn, bool* sent) {
   const Lsn ack = handler_.AcknowledgedLsn();
-  const int64_t now_us =
-      duration_cast<microseconds>(clock_.WallNow().time_since_epoch()).count();
+  const int64_t now_us = duration_cast<microseconds>(clock_.WallNow().time_since_epoch()).count();
   const std::string msg = StandbyStatusUpdate(ack, ack, ack, now_us, /*reply_requested=*/false);
   const int put = PQputCopyData(conn, msg.data(), static_cast<int>(msg.size()));
   if (put < 0) {
-    return Error(ErrorCode::kNetwork, fmt::format("sending standby status update to {}: {}",
-                                                  Endpoint(settings_),
-                                                  OneLine(PQerrorMessage(conn))));
+    return Error(ErrorCode::kNetwork,
+                 fmt::format("sending standby status update to {}: {}", Endpoint(settings_),
+                             OneLine(PQerrorMessage(conn))));
   }
   *sent = put == 1;  // 0: libpq's buffer is full; retried on the next turn
   if (PQflush(conn) < 0) {
@@ -209,9 +260,8 @@ Status ReplicationSource::HandleCopyData(pg_conn* conn, std::string_view bytes,
   if (auto* x = std::get_if<XLogData>(&msg)) {
     Status st = assembler_.Process(x->payload);
     if (!st.ok()) {
-      return st.error().WithContext(
-          fmt::format("decoding WAL at {} from slot '{}'", x->wal_start.ToString(),
-                      settings_.slot_name));
+      return st.error().WithContext(fmt::format("decoding WAL at {} from slot '{}'",
+                                                x->wal_start.ToString(), settings_.slot_name));
     }
     return OkStatus();
   }
@@ -246,8 +296,7 @@ Status ReplicationSource::Stream(pg_conn* conn) {
     char* buf = nullptr;
     const int n = PQgetCopyData(conn, &buf, /*async=*/1);
     if (n > 0) {
-      Status st = HandleCopyData(conn, std::string_view(buf, static_cast<size_t>(n)),
-                                 &next_status);
+      Status st = HandleCopyData(conn, std::string_view(buf, static_cast<size_t>(n)), &next_status);
       PQfreemem(buf);
       SLUICE_RETURN_IF_ERROR(st);
       continue;
@@ -270,12 +319,13 @@ Status ReplicationSource::Stream(pg_conn* conn) {
                                                     OneLine(PQerrorMessage(conn))));
     }
     pending_output = flushed == 1;
-    pollfd fds[2] = {{PQsocket(conn), static_cast<short>(POLLIN | (pending_output ? POLLOUT : 0)),
-                      0},
-                     {wake_fd_, POLLIN, 0}};
+    pollfd fds[2] = {
+        {PQsocket(conn), static_cast<short>(POLLIN | (pending_output ? POLLOUT : 0)), 0},
+        {wake_fd_, POLLIN, 0}};
     const auto timeout =
         std::max(milliseconds(0), duration_cast<milliseconds>(next_status - clock_.Now()));
-    const int ready = poll(fds, 2, static_cast<int>(std::min<int64_t>(timeout.count() + 1, 60'000)));
+    const int ready =
+        poll(fds, 2, static_cast<int>(std::min<int64_t>(timeout.count() + 1, 60'000)));
     if (ready < 0 && errno != EINTR) {
       return Error(ErrorCode::kNetwork, fmt::format("poll: {}", std::strerror(errno)));
     }

@@ -11,6 +11,10 @@
 // write/flush/apply (never anything not acknowledged), reports idle positions
 // via OnIdle, and asks handler.WaitForCapacity() before reading more.
 //
+// For REPLICA IDENTITY FULL and NOTHING tables it looks up the primary key in
+// pg_index over a second, normal connection, opened on the first such
+// Relation message and kept until the session ends (see PrimaryKeyLookup).
+//
 // When the connection drops it logs, calls handler.OnReconnect(), waits
 // (initial_backoff doubling to max_backoff) and starts again from
 // AcknowledgedLsn(). Problems a retry cannot fix (wal_level, privilege,
@@ -25,6 +29,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 
 #include "base/clock.h"
@@ -77,11 +82,16 @@ class ReplicationSource {
   bool SleepUnlessStopped(std::chrono::milliseconds d);
   bool Stopping() const { return stop_.load(std::memory_order_acquire); }
 
+  class CatalogPrimaryKeys;  // PrimaryKeyLookup over a normal connection
+
   const config::DatabaseSettings settings_;
   ChangeHandler& handler_;
   const Clock& clock_;
   const ReplicationOptions options_;
-  ChangeAssembler assembler_;  // used by the Run() thread only
+  // Both used by the Run() thread only; primary_keys_ is declared first
+  // because assembler_ points at it.
+  std::unique_ptr<CatalogPrimaryKeys> primary_keys_;
+  ChangeAssembler assembler_;
 
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;  // eventfd: Stop() wakes a poll() in Stream()

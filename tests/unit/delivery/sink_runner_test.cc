@@ -97,6 +97,7 @@ class SinkRunnerTest : public ::testing::Test {
     rel->schema = "public";
     rel->name = "items";
     rel->columns = {{"id", 23, -1, true}, {"v", 25, -1, false}};
+    rel->primary_key = {0};
     relation_ = rel;
     std::string why;
     options_.sink_name = "test-sink";

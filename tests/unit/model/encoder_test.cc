@@ -145,6 +145,36 @@ TEST(EncodeMessage, DeleteWithFullOldRowHasWholeRow) {
                            "}");
 }
 
+TEST(EncodeMessage, FullIdentityRecordPksComeFromPrimaryKeyOnly) {
+  // Every column of a FULL table is flagged is_key; only primary_key counts.
+  std::vector<V> old_row = PaidOrder();
+  old_row[1] = "pending";
+  Change c = MakeChange(Action::kUpdate, OrdersRelation(ReplicaIdentity::kFull), PaidOrder(),
+                        old_row, /*old_is_full_row=*/true);
+  EXPECT_NE(Encode(c).find(R"("record_pks":["7"])"), std::string::npos) << Encode(c);
+}
+
+TEST(EncodeMessage, FullIdentityWithoutPrimaryKeyHasEmptyRecordPks) {
+  auto r = OrdersRelation(ReplicaIdentity::kFull);
+  r->primary_key.clear();
+  Change c = MakeChange(Action::kDelete, r, {}, PaidOrder(), /*old_is_full_row=*/true);
+  EXPECT_EQ(Encode(c), std::string(R"({"record":)") + kPaidRecord +
+                           R"(,"changes":null,"action":"delete",)" + OrdersMetadata("[]") + "}");
+}
+
+TEST(EncodeMessage, KeyOnlyDeleteShowsReplicaIdentityColumnsPksShowPrimaryKey) {
+  // REPLICA IDENTITY USING INDEX on (status): the key-only old tuple carries
+  // status; record_pks follow primary_key, set here to (id).
+  auto r = OrdersRelation(ReplicaIdentity::kIndex);
+  r->columns[0].is_key = false;
+  r->columns[1].is_key = true;
+  Change c = MakeChange(Action::kDelete, r, {},
+                        std::vector<V>{"7", "paid", V::Null(), V::Null(), V::Null(), V::Null(),
+                                       V::Null(), V::Null()});
+  EXPECT_EQ(Encode(c), R"({"record":{"status":"paid"},"changes":null,"action":"delete",)" +
+                           OrdersMetadata(R"(["7"])") + "}");
+}
+
 TEST(EncodeMessage, DeleteWithoutOldTupleHasEmptyRecord) {
   Change c = MakeChange(Action::kDelete, OrdersRelation(), {});
   EXPECT_EQ(Encode(c),
@@ -216,6 +246,7 @@ TEST(EncodeMessage, CompositeKeyPksInKeyOrder) {
   r->name = "orders";
   r->columns = {
       {"id", pg::kInt4, -1, true}, {"note", pg::kText, -1, false}, {"tenant", pg::kText, -1, true}};
+  r->primary_key = {0, 2};
   Change c = MakeChange(Action::kInsert, r, {"7", "x", "acme"});
   EXPECT_NE(Encode(c).find(R"("record_pks":["7","acme"])"), std::string::npos);
   r->primary_key = {2, 0};  // PRIMARY KEY (tenant, id)
@@ -286,6 +317,7 @@ TEST(EncodeMessage, EveryTypeInOneRowParses) {
       {"arr", pg::kInt4Array, -1, false},  {"u", pg::kUuid, -1, false},
       {"nul", pg::kText, -1, false},
   };
+  r->primary_key = {0};
   Change c = MakeChange(
       Action::kInsert, r,
       {"t", "-32768", "1e+300", "NaN", "-0.0000010000", R"({"a": [1]})", "2026-11-27 10:00:00.5+00",

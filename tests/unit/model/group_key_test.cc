@@ -22,6 +22,7 @@ std::shared_ptr<Relation> CompositeRelation() {
   r->name = "line_items";
   r->columns = {
       {"tenant", pg::kText, -1, true}, {"note", pg::kText, -1, false}, {"id", pg::kInt4, -1, true}};
+  r->primary_key = {0, 2};
   return r;
 }
 
@@ -41,6 +42,21 @@ TEST(GroupKey, FullIdentityTableUsesPrimaryKeyNotEveryColumn) {
   // pgoutput marks all columns of a REPLICA IDENTITY FULL table as key.
   Change c = MakeChange(Action::kInsert, OrdersRelation(ReplicaIdentity::kFull), PaidOrder());
   EXPECT_EQ(GroupKey(c, {}), "7");
+}
+
+TEST(GroupKey, FullIdentityUpdateOfNonKeyColumnKeepsGroup) {
+  std::vector<V> old_row = PaidOrder();
+  old_row[1] = "pending";
+  Change c = MakeChange(Action::kUpdate, OrdersRelation(ReplicaIdentity::kFull), PaidOrder(),
+                        old_row, /*old_is_full_row=*/true);
+  EXPECT_EQ(GroupKey(c, {}), "7");
+}
+
+TEST(GroupKey, FullIdentityTableWithoutPrimaryKeyHasNoGroup) {
+  // Every column is flagged is_key, but the source found no primary key.
+  auto r = OrdersRelation(ReplicaIdentity::kFull);
+  r->primary_key.clear();
+  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, PaidOrder()), {}), "");
 }
 
 TEST(GroupKey, GroupColumnsInGivenOrder) {
@@ -85,6 +101,13 @@ TEST(GroupKey, TruncateHasNoGroup) {
 TEST(GroupKey, TableWithoutKeyHasNoGroup) {
   auto r = CompositeRelation();
   for (Column& c : r->columns) c.is_key = false;
+  r->primary_key.clear();
+  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, {"a", "b", "1"}), {}), "");
+}
+
+TEST(GroupKey, IsKeyFlagsAloneDoNotMakeAGroup) {
+  auto r = CompositeRelation();
+  r->primary_key.clear();  // tenant and id still flagged is_key
   EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, {"a", "b", "1"}), {}), "");
 }
 

@@ -1,5 +1,6 @@
-// Test fixtures: relations and changes built by hand, shaped as the pgoutput
-// decoder produces them.
+// Test fixtures: relations and changes built by hand, shaped as the source
+// produces them (pgoutput decoder + change assembler, which fills
+// Relation::primary_key).
 #pragma once
 
 #include <memory>
@@ -63,8 +64,8 @@ inline std::shared_ptr<Relation> OrdersRelation(
   if (identity == ReplicaIdentity::kFull) {
     // pgoutput flags every column of a FULL table as a key column.
     for (Column& c : r->columns) c.is_key = true;
-    r->primary_key = {0};
   }
+  r->primary_key = {0};
   return r;
 }
 

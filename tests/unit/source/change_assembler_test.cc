@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "unit/source/golden.h"
@@ -208,6 +209,15 @@ std::string Relation(uint32_t oid, int ncols) {
   for (int i = 0; i < ncols; ++i) b.U8(i == 0).Str("c" + std::to_string(i)).U32(23).U32(-1);
   return b;
 }
+// A Relation message for public.<table> with the given replica identity
+// byte and columns (name, flagged as key).
+std::string RelationWith(uint32_t oid, const std::string& table, char identity,
+                         const std::vector<std::pair<std::string, bool>>& columns) {
+  Bytes b;
+  b.Char('R').U32(oid).Str("public").Str(table).Char(identity).U16(columns.size());
+  for (const auto& [name, key] : columns) b.U8(key).Str(name).U32(23).U32(-1);
+  return b;
+}
 std::string Insert(uint32_t oid, int ncols) {
   Bytes b;
   b.Char('I').U32(oid).Char('N').U16(ncols);
@@ -371,6 +381,181 @@ TEST(ChangeAssembler, NonTransactionalAnnotationIsIgnored) {
   ASSERT_TRUE(a.Process(Begin(100)).ok());
   ASSERT_TRUE(a.Process(Insert(1, 1)).ok());
   EXPECT_EQ(h.changes[0].txn->annotations, "");
+}
+
+// --- primary keys ---
+
+// Answers from a fixed table; records what it was asked.
+class FakePrimaryKeys : public PrimaryKeyLookup {
+ public:
+  Result<std::vector<std::string>> PrimaryKeyColumns(uint32_t relation_oid,
+                                                     const std::string& schema,
+                                                     const std::string& table) override {
+    asked.push_back(std::to_string(relation_oid) + " " + schema + "." + table);
+    if (fail) return Error(ErrorCode::kNetwork, "connection refused");
+    return columns;
+  }
+
+  std::vector<std::string> columns;
+  bool fail = false;
+  std::vector<std::string> asked;
+};
+
+TEST(ChangeAssemblerPrimaryKey, DefaultIdentityUsesKeyFlaggedColumnsWhenLookupFails) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.fail = true;
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(
+                            1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
+                  .ok());
+  EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{1, 3}));
+  EXPECT_TRUE(h.warnings.empty()) << "the flags are a sound fallback for DEFAULT identity";
+}
+
+TEST(ChangeAssemblerPrimaryKey, DefaultIdentityCompositeKeyFollowsPrimaryKeyOrder) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.columns = {"d", "b"};  // PRIMARY KEY (d, b), declared after b
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(
+                            1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
+                  .ok());
+  EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{3, 1}));
+}
+
+TEST(ChangeAssemblerPrimaryKey, DefaultIdentityIgnoresLookupThatDisagreesWithFlags) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.columns = {"a", "b"};  // a is not flagged: catalog newer than the stream
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(
+                            1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
+                  .ok());
+  EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{1, 3}));
+}
+
+TEST(ChangeAssemblerPrimaryKey, DefaultIdentitySingleKeyNeedsNoLookup) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(1, "t", 'd', {{"a", false}, {"b", true}})).ok());
+  EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{1}));
+  EXPECT_TRUE(keys.asked.empty());
+}
+
+TEST(ChangeAssemblerPrimaryKey, IndexIdentityUsesKeyFlaggedColumnsWithoutLookup) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(1, "t", 'i', {{"a", true}, {"b", false}})).ok());
+  EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{0}));
+  EXPECT_TRUE(keys.asked.empty());
+}
+
+TEST(ChangeAssemblerPrimaryKey, DefaultIdentityWithoutKeyColumnsHasEmptyPrimaryKey) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(1, "t", 'd', {{"a", false}})).ok());
+  EXPECT_TRUE(a.FindRelation(1)->primary_key.empty());
+}
+
+TEST(ChangeAssemblerPrimaryKey, FullIdentityTakesPrimaryKeyFromLookupInKeyOrder) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.columns = {"d", "b"};  // PRIMARY KEY (d, b)
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(
+      a.Process(RelationWith(42, "t", 'f', {{"a", true}, {"b", true}, {"c", true}, {"d", true}}))
+          .ok());
+  EXPECT_EQ(a.FindRelation(42)->primary_key, (std::vector<int>{3, 1}));
+  EXPECT_EQ(keys.asked, (std::vector<std::string>{"42 public.t"}));
+  EXPECT_TRUE(h.warnings.empty());
+}
+
+TEST(ChangeAssemblerPrimaryKey, FullIdentityFromRealServerGetsLookedUpKey) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.columns = {"id"};
+  ChangeAssembler a(h, &keys);
+  ProcessAll(a, LoadGolden("full_identity"));
+  ASSERT_EQ(h.changes.size(), 3u);
+  EXPECT_EQ(h.changes[1].relation->replica_identity, model::ReplicaIdentity::kFull);
+  for (const model::Column& c : h.changes[1].relation->columns) EXPECT_TRUE(c.is_key) << c.name;
+  EXPECT_EQ(h.changes[1].relation->primary_key, (std::vector<int>{0}));
+  ASSERT_EQ(keys.asked.size(), 1u);
+  EXPECT_NE(keys.asked[0].find(" public.golden_full"), std::string::npos) << keys.asked[0];
+}
+
+TEST(ChangeAssemblerPrimaryKey, FullIdentityWithoutPrimaryKeyIsEmpty) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;  // no columns: the table has no primary key
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(1, "t", 'f', {{"a", true}, {"b", true}})).ok());
+  EXPECT_TRUE(a.FindRelation(1)->primary_key.empty());
+  EXPECT_EQ(keys.asked.size(), 1u);
+  EXPECT_TRUE(h.warnings.empty());
+}
+
+TEST(ChangeAssemblerPrimaryKey, NothingIdentityTakesPrimaryKeyFromLookup) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.columns = {"b"};
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(1, "t", 'n', {{"a", false}, {"b", false}})).ok());
+  EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{1}));
+}
+
+TEST(ChangeAssemblerPrimaryKey, NoLookupLeavesFullIdentityWithoutPrimaryKey) {
+  RecordingHandler h;
+  ChangeAssembler a(h);
+  ASSERT_TRUE(a.Process(RelationWith(1, "t", 'f', {{"a", true}, {"b", true}})).ok());
+  EXPECT_TRUE(a.FindRelation(1)->primary_key.empty());
+  EXPECT_TRUE(h.warnings.empty());
+}
+
+TEST(ChangeAssemblerPrimaryKey, LookupFailureWarnsOnceAndChangesStillFlow) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.fail = true;
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(5, "orders", 'f', {{"id", true}, {"v", true}})).ok());
+  EXPECT_TRUE(a.FindRelation(5)->primary_key.empty());
+  ASSERT_EQ(h.warnings.size(), 1u);
+  EXPECT_NE(h.warnings[0].find("public.orders: could not determine the primary key of table "
+                               "public.orders (OID 5, REPLICA IDENTITY FULL): connection refused"),
+            std::string::npos)
+      << h.warnings[0];
+  ASSERT_TRUE(a.Process(Begin(100)).ok());
+  ASSERT_TRUE(a.Process(Insert(5, 2)).ok());
+  ASSERT_TRUE(a.Process(Commit(100, 120)).ok());
+  ASSERT_EQ(h.changes.size(), 1u);
+  EXPECT_EQ(h.changes[0].new_tuple.text(1), "1");
+  // The server re-sends the Relation (new connection): asked again, no second
+  // health warning for the same table.
+  a.Reset();
+  ASSERT_TRUE(a.Process(RelationWith(5, "orders", 'f', {{"id", true}, {"v", true}})).ok());
+  EXPECT_EQ(keys.asked.size(), 2u);
+  EXPECT_EQ(h.warnings.size(), 1u);
+  // Once the lookup works again the key is found.
+  keys.fail = false;
+  keys.columns = {"id"};
+  ASSERT_TRUE(a.Process(RelationWith(5, "orders", 'f', {{"id", true}, {"v", true}})).ok());
+  EXPECT_EQ(a.FindRelation(5)->primary_key, (std::vector<int>{0}));
+}
+
+TEST(ChangeAssemblerPrimaryKey, LookupNamingUnknownColumnGivesNoKeyAndWarns) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.columns = {"id", "renamed"};
+  ChangeAssembler a(h, &keys);
+  ASSERT_TRUE(a.Process(RelationWith(1, "t", 'f', {{"id", true}, {"v", true}})).ok());
+  EXPECT_TRUE(a.FindRelation(1)->primary_key.empty());
+  ASSERT_EQ(h.warnings.size(), 1u);
+  EXPECT_NE(h.warnings[0].find("primary key column \"renamed\" is not among the columns"),
+            std::string::npos)
+      << h.warnings[0];
 }
 
 }  // namespace

@@ -34,14 +34,29 @@ inline std::vector<std::string> LoadGolden(const std::string& name) {
 // Big-endian message builder.
 class Bytes {
  public:
-  Bytes& U8(uint8_t v) { s_.push_back(static_cast<char>(v)); return *this; }
-  Bytes& Char(char c) { s_.push_back(c); return *this; }
+  Bytes& U8(uint8_t v) {
+    s_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  Bytes& Char(char c) {
+    s_.push_back(c);
+    return *this;
+  }
   Bytes& U16(uint16_t v) { return U8(v >> 8).U8(v & 0xff); }
   Bytes& U32(uint32_t v) { return U16(v >> 16).U16(v & 0xffff); }
   Bytes& U64(uint64_t v) { return U32(v >> 32).U32(v & 0xffffffffu); }
-  Bytes& Str(const std::string& v) { s_.append(v); s_.push_back('\0'); return *this; }
-  Bytes& Raw(const std::string& v) { s_.append(v); return *this; }
-  Bytes& Text(const std::string& v) { return Char('t').U32(static_cast<uint32_t>(v.size())).Raw(v); }
+  Bytes& Str(const std::string& v) {
+    s_.append(v);
+    s_.push_back('\0');
+    return *this;
+  }
+  Bytes& Raw(const std::string& v) {
+    s_.append(v);
+    return *this;
+  }
+  Bytes& Text(const std::string& v) {
+    return Char('t').U32(static_cast<uint32_t>(v.size())).Raw(v);
+  }
   const std::string& str() const { return s_; }
   operator std::string() const { return s_; }  // NOLINT
 

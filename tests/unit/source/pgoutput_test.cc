@@ -54,6 +54,15 @@ TEST(PgoutputDecoder, CommitTimestampConvertedToUnixMicros) {
   EXPECT_EQ(b.commit_time_us, 1714979289000000);  // date -d 2024-05-06T07:08:09Z +%s
 }
 
+TEST(PgoutputDecoder, TimestampConversionSaturatesInsteadOfOverflowing) {
+  EXPECT_EQ(PostgresToUnixMicros(0), 946'684'800'000'000);
+  EXPECT_EQ(PostgresToUnixMicros(INT64_MAX), INT64_MAX);  // Postgres 'infinity'
+  EXPECT_EQ(PostgresToUnixMicros(INT64_MIN), INT64_MIN + 946'684'800'000'000);
+  EXPECT_EQ(UnixToPostgresMicros(INT64_MIN), INT64_MIN);
+  auto b = DecodeAs<BeginMessage>(Bytes().Char('B').U64(1).U64(0x7fffffffffffff00).U32(1));
+  EXPECT_EQ(b.commit_time_us, INT64_MAX);
+}
+
 TEST(PgoutputDecoder, RelationWithDefaultIdentity) {
   auto r = DecodeAs<RelationMessage>(LoadGolden("basic")[1]).relation;
   EXPECT_EQ(r.oid, 16392u);

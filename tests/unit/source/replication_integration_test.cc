@@ -1,6 +1,8 @@
 // Integration tests of the libpq shell (ReplicationSource, CheckDatabase)
 // against real PostgreSQL 15 servers started by pg_server.sh: one with
-// wal_level=logical (port 55210) and one with wal_level=replica (port 55211).
+// wal_level=logical (port 55210) and one with wal_level=replica (port 55211);
+// port 55212 is one nothing listens on. SLUICE_ITEST_PG_PORT=<base> moves the
+// three to base..base+2, so runs sharing one machine do not collide.
 // Label `integration`. Waits are bounded polls on observable state, never
 // timing assertions.
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -21,10 +24,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kLogicalPort = 55210;
-constexpr int kReplicaPort = 55211;
+int BasePort() {
+  const char* env = std::getenv("SLUICE_ITEST_PG_PORT");
+  return env != nullptr && *env != '\0' ? std::atoi(env) : 55210;
+}
+const int kLogicalPort = BasePort();
+const int kReplicaPort = BasePort() + 1;
+const int kUnreachablePort = BasePort() + 2;
 
-std::string ServerScript() { return std::string(SLUICE_SOURCE_DIR) + "/tests/unit/source/pg_server.sh"; }
+std::string ServerScript() {
+  return std::string(SLUICE_SOURCE_DIR) + "/tests/unit/source/pg_server.sh";
+}
 
 std::string& TempRoot() {
   static std::string root;
@@ -32,7 +42,8 @@ std::string& TempRoot() {
 }
 
 void Psql(int port, const std::string& sql) {
-  std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres";
+  std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres";
   PGconn* c = PQconnectdb(conninfo.c_str());
   ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
   PGresult* r = PQexec(c, sql.c_str());
@@ -43,12 +54,14 @@ void Psql(int port, const std::string& sql) {
 }
 
 std::string QueryOne(int port, const std::string& sql) {
-  std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres";
+  std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres";
   PGconn* c = PQconnectdb(conninfo.c_str());
   PGresult* r = PQexec(c, sql.c_str());
-  std::string out = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
-                        ? PQgetvalue(r, 0, 0)
-                        : "";
+  std::string out =
+      PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
+          ? PQgetvalue(r, 0, 0)
+          : "";
   PQclear(r);
   PQfinish(c);
   return out;
@@ -63,20 +76,30 @@ bool Eventually(const std::function<bool()>& pred) {
   return pred();
 }
 
+// The source created the slot and streams from it (changes made before the
+// slot exists are never decoded).
+bool SlotActive(const std::string& slot) {
+  return Eventually([&] {
+    return QueryOne(kLogicalPort, "SELECT active FROM pg_replication_slots WHERE slot_name = '" +
+                                      slot + "'") == "t";
+  });
+}
+
 class RecordingHandler : public ChangeHandler {
  public:
   void OnBegin(const std::shared_ptr<const model::TransactionInfo>&) override {}
   void OnChange(model::Change change) override {
     std::lock_guard<std::mutex> l(mu);
     std::string row;
-    const model::Tuple& t = change.new_tuple.empty() && change.old_tuple ? *change.old_tuple
-                                                                        : change.new_tuple;
+    const model::Tuple& t =
+        change.new_tuple.empty() && change.old_tuple ? *change.old_tuple : change.new_tuple;
     for (size_t i = 0; i < t.size(); ++i) {
       row += (i ? "," : "");
       row += t.kind(i) == model::ValueKind::kText ? std::string(t.text(i)) : "<null>";
     }
     events.push_back(std::string(model::ActionName(change.action)) + " " + change.relation->name +
                      " " + row);
+    relations[change.relation->name] = change.relation;
   }
   void OnCommit(Lsn, Lsn end_lsn) override {
     std::lock_guard<std::mutex> l(mu);
@@ -104,6 +127,12 @@ class RecordingHandler : public ChangeHandler {
     std::lock_guard<std::mutex> l(mu);
     return events;
   }
+  // The layout of the last change of table `name` (null if none arrived).
+  std::shared_ptr<const model::Relation> RelationOf(const std::string& name) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = relations.find(name);
+    return it == relations.end() ? nullptr : it->second;
+  }
   void SetCapacity(bool v) {
     {
       std::lock_guard<std::mutex> l(mu);
@@ -115,6 +144,7 @@ class RecordingHandler : public ChangeHandler {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::vector<std::string> events;
+  std::map<std::string, std::shared_ptr<const model::Relation>> relations;
   bool auto_ack = true;
   bool has_capacity = true;
   Lsn acked;
@@ -153,7 +183,7 @@ class Running {
   Running(config::DatabaseSettings db, ChangeHandler& h, ReplicationOptions o = FastOptions())
       : source_(std::move(db), h, SystemClock::Instance(), o),
         thread_([this] { status_ = source_.Run(); }) {}
-  ~Running() { StopAndJoin(); }
+  ~Running() { (void)StopAndJoin(); }
   Status StopAndJoin() {
     if (thread_.joinable()) {
       source_.Stop();
@@ -175,7 +205,8 @@ class ReplicationIntegration : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     TempRoot() = tmpl;
     ASSERT_EQ(std::system(("chmod 755 " + TempRoot()).c_str()), 0);
-    for (auto [port, level] : {std::pair{kLogicalPort, "logical"}, std::pair{kReplicaPort, "replica"}}) {
+    for (auto [port, level] :
+         {std::pair{kLogicalPort, "logical"}, std::pair{kReplicaPort, "replica"}}) {
       std::string cmd = ServerScript() + " start " + TempRoot() + "/" + level + " " +
                         std::to_string(port) + " " + level;
       ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -194,19 +225,15 @@ TEST_F(ReplicationIntegration, StreamsChangesAndAdvancesSlotToAcknowledgedLsn) {
   RecordingHandler h;
   Running run(Settings(kLogicalPort, "it_stream"), h);
   // The slot is created by the source; wait for it before writing.
-  ASSERT_TRUE(Eventually([] {
-    return QueryOne(kLogicalPort,
-                    "SELECT active FROM pg_replication_slots WHERE slot_name = 'it_stream'") == "t";
-  }));
+  ASSERT_TRUE(SlotActive("it_stream"));
   Psql(kLogicalPort,
        "SET TimeZone = 'America/New_York'; BEGIN; INSERT INTO it_orders VALUES (1, 'new', "
        "'2024-01-02 03:04:05+00'); UPDATE it_orders SET status = 'paid' WHERE id = 1; DELETE FROM "
        "it_orders WHERE id = 1; COMMIT");
   ASSERT_TRUE(Eventually([&] { return h.Events().size() >= 3; }));
-  EXPECT_EQ(h.Events(), (std::vector<std::string>{
-                            "insert it_orders 1,new,2024-01-02 03:04:05+00",
-                            "update it_orders 1,paid,2024-01-02 03:04:05+00",
-                            "delete it_orders 1,<null>,<null>"}));
+  EXPECT_EQ(h.Events(), (std::vector<std::string>{"insert it_orders 1,new,2024-01-02 03:04:05+00",
+                                                  "update it_orders 1,paid,2024-01-02 03:04:05+00",
+                                                  "delete it_orders 1,<null>,<null>"}));
   const Lsn acked = h.AcknowledgedLsn();
   ASSERT_FALSE(acked.IsZero());
   EXPECT_TRUE(Eventually([&] {
@@ -217,11 +244,62 @@ TEST_F(ReplicationIntegration, StreamsChangesAndAdvancesSlotToAcknowledgedLsn) {
   EXPECT_TRUE(run.StopAndJoin().ok());
 }
 
+TEST_F(ReplicationIntegration, RelationsCarryPrimaryKeyWhateverTheReplicaIdentity) {
+  // it_full_pk: REPLICA IDENTITY FULL (pgoutput flags every column as key),
+  // composite key (c, a) not in column order, and a dropped column so catalog
+  // attnums differ from the stream's column positions.
+  Psql(kLogicalPort,
+       "CREATE TABLE it_full_pk (gone int, a int, note text, c int, PRIMARY KEY (c, a)); "
+       "ALTER TABLE it_full_pk DROP COLUMN gone; ALTER TABLE it_full_pk REPLICA IDENTITY FULL; "
+       "CREATE TABLE it_full_nopk (v int, w text); "
+       "ALTER TABLE it_full_nopk REPLICA IDENTITY FULL; "
+       "CREATE TABLE it_nothing_pk (x text, id int PRIMARY KEY); "
+       "ALTER TABLE it_nothing_pk REPLICA IDENTITY NOTHING; "
+       "CREATE TABLE it_default_pk (x text, id int PRIMARY KEY)");
+  RecordingHandler h;
+  Running run(Settings(kLogicalPort, "it_pkeys"), h);
+  ASSERT_TRUE(SlotActive("it_pkeys"));
+  Psql(kLogicalPort,
+       "INSERT INTO it_full_pk VALUES (1, 'new', 10); "
+       "UPDATE it_full_pk SET note = 'paid' WHERE a = 1; "
+       "INSERT INTO it_full_nopk VALUES (1, 'x'); "
+       "INSERT INTO it_nothing_pk VALUES ('y', 2); "
+       "INSERT INTO it_default_pk VALUES ('z', 3)");
+  ASSERT_TRUE(Eventually([&] { return h.Events().size() >= 5; }));
+  EXPECT_EQ(h.Events(), (std::vector<std::string>{
+                            "insert it_full_pk 1,new,10", "update it_full_pk 1,paid,10",
+                            "insert it_full_nopk 1,x", "insert it_nothing_pk y,2",
+                            "insert it_default_pk z,3"}));
+
+  auto full = h.RelationOf("it_full_pk");
+  ASSERT_NE(full, nullptr);
+  EXPECT_EQ(full->replica_identity, model::ReplicaIdentity::kFull);
+  ASSERT_EQ(full->columns.size(), 3u);
+  for (const model::Column& c : full->columns) EXPECT_TRUE(c.is_key) << c.name;
+  EXPECT_EQ(full->primary_key, (std::vector<int>{2, 0}));  // (c, a)
+
+  auto no_pk = h.RelationOf("it_full_nopk");
+  ASSERT_NE(no_pk, nullptr);
+  EXPECT_EQ(no_pk->replica_identity, model::ReplicaIdentity::kFull);
+  EXPECT_TRUE(no_pk->primary_key.empty());
+
+  auto nothing = h.RelationOf("it_nothing_pk");
+  ASSERT_NE(nothing, nullptr);
+  EXPECT_EQ(nothing->replica_identity, model::ReplicaIdentity::kNothing);
+  EXPECT_EQ(nothing->primary_key, (std::vector<int>{1}));
+
+  auto plain = h.RelationOf("it_default_pk");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(plain->primary_key, (std::vector<int>{1}));
+  EXPECT_TRUE(run.StopAndJoin().ok());
+}
+
 TEST_F(ReplicationIntegration, StatusUpdatesNeverReportUnacknowledgedLsn) {
   Psql(kLogicalPort, "CREATE TABLE it_noack (id int PRIMARY KEY)");
   Psql(kLogicalPort, "SELECT pg_create_logical_replication_slot('it_noack', 'pgoutput')");
-  const std::string initial = QueryOne(
-      kLogicalPort, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'it_noack'");
+  const std::string initial =
+      QueryOne(kLogicalPort,
+               "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'it_noack'");
   RecordingHandler h;
   h.auto_ack = false;
   Running run(Settings(kLogicalPort, "it_noack"), h);
@@ -233,9 +311,10 @@ TEST_F(ReplicationIntegration, StatusUpdatesNeverReportUnacknowledgedLsn) {
     std::lock_guard<std::mutex> l(h.mu);
     return h.capacity_calls > 50;
   }));
-  EXPECT_EQ(QueryOne(kLogicalPort,
-                     "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'it_noack'"),
-            initial);
+  EXPECT_EQ(
+      QueryOne(kLogicalPort,
+               "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'it_noack'"),
+      initial);
   {
     std::lock_guard<std::mutex> l(h.mu);
     h.acked = h.last_end;
@@ -252,6 +331,7 @@ TEST_F(ReplicationIntegration, ReconnectsAfterConnectionLossAndResumesFromAcknow
   Psql(kLogicalPort, "CREATE TABLE it_reconnect (id int PRIMARY KEY)");
   RecordingHandler h;
   Running run(Settings(kLogicalPort, "it_reconnect"), h);
+  ASSERT_TRUE(SlotActive("it_reconnect"));
   Psql(kLogicalPort, "INSERT INTO it_reconnect VALUES (1)");
   ASSERT_TRUE(Eventually([&] { return h.Events().size() == 1; }));
   ASSERT_TRUE(Eventually([&] {
@@ -269,8 +349,8 @@ TEST_F(ReplicationIntegration, ReconnectsAfterConnectionLossAndResumesFromAcknow
   Psql(kLogicalPort, "INSERT INTO it_reconnect VALUES (2)");
   ASSERT_TRUE(Eventually([&] { return h.Events().size() >= 2; }));
   // Row 1 was acknowledged before the drop, so it is not sent again.
-  EXPECT_EQ(h.Events(), (std::vector<std::string>{"insert it_reconnect 1",
-                                                  "insert it_reconnect 2"}));
+  EXPECT_EQ(h.Events(),
+            (std::vector<std::string>{"insert it_reconnect 1", "insert it_reconnect 2"}));
   EXPECT_TRUE(run.StopAndJoin().ok());
 }
 
@@ -279,10 +359,7 @@ TEST_F(ReplicationIntegration, BackpressureStopsReadingUntilCapacityReturns) {
   RecordingHandler h;
   h.SetCapacity(false);
   Running run(Settings(kLogicalPort, "it_pressure"), h);
-  ASSERT_TRUE(Eventually([] {
-    return QueryOne(kLogicalPort,
-                    "SELECT active FROM pg_replication_slots WHERE slot_name = 'it_pressure'") == "t";
-  }));
+  ASSERT_TRUE(SlotActive("it_pressure"));
   Psql(kLogicalPort, "INSERT INTO it_pressure VALUES (1)");
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> l(h.mu);
@@ -296,10 +373,7 @@ TEST_F(ReplicationIntegration, BackpressureStopsReadingUntilCapacityReturns) {
 TEST_F(ReplicationIntegration, SecondSourceOnBusySlotRetries) {
   RecordingHandler first, second;
   Running a(Settings(kLogicalPort, "it_busy"), first);
-  ASSERT_TRUE(Eventually([] {
-    return QueryOne(kLogicalPort,
-                    "SELECT active FROM pg_replication_slots WHERE slot_name = 'it_busy'") == "t";
-  }));
+  ASSERT_TRUE(SlotActive("it_busy"));
   Running b(Settings(kLogicalPort, "it_busy"), second);
   EXPECT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> l(second.mu);
@@ -310,18 +384,19 @@ TEST_F(ReplicationIntegration, SecondSourceOnBusySlotRetries) {
 
 TEST_F(ReplicationIntegration, UnreachableDatabaseNamesHostAndPort) {
   RecordingHandler h;
-  ReplicationSource s(Settings(55299, "x"), h, SystemClock::Instance(), FastOptions());
+  ReplicationSource s(Settings(kUnreachablePort, "x"), h, SystemClock::Instance(), FastOptions());
   Status st = s.Run();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), ErrorCode::kNetwork);
-  EXPECT_NE(st.error().message().find("127.0.0.1:55299"), std::string::npos) << st.error().message();
+  EXPECT_NE(st.error().message().find("127.0.0.1:" + std::to_string(kUnreachablePort)),
+            std::string::npos)
+      << st.error().message();
   EXPECT_NE(st.error().message().find("refused"), std::string::npos) << st.error().message();
 }
 
 TEST_F(ReplicationIntegration, PasswordNeverAppearsInErrors) {
-  Psql(kLogicalPort, "DO $$ BEGIN CREATE ROLE it_pw LOGIN PASSWORD 'pw'; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
   RecordingHandler h;
-  auto db = Settings(55299, "x");
+  auto db = Settings(kUnreachablePort, "x");
   db.password = Secret("hunter2-secret");
   ReplicationSource s(db, h, SystemClock::Instance(), FastOptions());
   Status st = s.Run();
@@ -341,7 +416,8 @@ TEST_F(ReplicationIntegration, WalLevelNotLogicalIsAClearError) {
 }
 
 TEST_F(ReplicationIntegration, MissingReplicationPrivilegeIsAClearError) {
-  Psql(kLogicalPort, "DO $$ BEGIN CREATE ROLE it_plain LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+  Psql(kLogicalPort,
+       "DO $$ BEGIN CREATE ROLE it_plain LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
   RecordingHandler h;
   auto db = Settings(kLogicalPort, "x");
   db.username = "it_plain";
@@ -408,18 +484,21 @@ TEST_F(ReplicationIntegration, CheckDatabaseReportsErrors) {
   EXPECT_NE(st.error().message().find("must be 'logical'"), std::string::npos);
   std::string all;
   for (const auto& f : findings) all += f + "\n";
-  EXPECT_NE(all.find("ok: connected to 127.0.0.1:55211"), std::string::npos) << all;
+  EXPECT_NE(all.find("ok: connected to 127.0.0.1:" + std::to_string(kReplicaPort)),
+            std::string::npos)
+      << all;
   EXPECT_NE(all.find("error: wal_level is 'replica'"), std::string::npos) << all;
   EXPECT_NE(all.find("error: replication slot 'it_missing_slot' does not exist"), std::string::npos)
       << all;
   EXPECT_NE(all.find("error: table public.nope does not exist"), std::string::npos) << all;
 
   std::vector<std::string> unreachable;
-  Status down = CheckDatabase(Settings(55299, "x"), {}, &unreachable);
+  Status down = CheckDatabase(Settings(kUnreachablePort, "x"), {}, &unreachable);
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.error().code(), ErrorCode::kNetwork);
   ASSERT_EQ(unreachable.size(), 1u);
-  EXPECT_NE(unreachable[0].find("error: cannot connect to Postgres at 127.0.0.1:55299"),
+  EXPECT_NE(unreachable[0].find("error: cannot connect to Postgres at 127.0.0.1:" +
+                                 std::to_string(kUnreachablePort)),
             std::string::npos)
       << unreachable[0];
 }
