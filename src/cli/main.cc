@@ -120,6 +120,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // CLI11 reports an unknown command as "A subcommand is required":
+    // name the word it did not know instead.
+    if (app.get_subcommands().empty() && !app.remaining().empty()) {
+      std::fprintf(stderr,
+                   "sluice: unknown command \"%s\" (commands: run, check, version)\n"
+                   "Run with --help for more information.\n",
+                   app.remaining().front().c_str());
+      return sluice::app::kExitUsage;
+    }
     int code = app.exit(e);
     return code == 0 ? kExitOk : sluice::app::kExitUsage;
   }

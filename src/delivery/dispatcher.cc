@@ -1,14 +1,30 @@
 #include "delivery/dispatcher.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace sluice::delivery {
 
+Dispatcher::~Dispatcher() {
+  for (auto& [key, group] : groups_) {
+    for (Message* m = group.head; m != nullptr;) {
+      Message* next = m->next_in_group_;
+      delete m;
+      m = next;
+    }
+  }
+}
+
 void Dispatcher::Enqueue(std::unique_ptr<Message> message) {
-  auto [it, inserted] = groups_.try_emplace(message->group);
-  Group& group = it->second;
-  if (inserted) group.key = message->group;
-  group.queue.push_back(std::move(message));
+  Group& group = groups_[message->group];
+  Message* m = message.release();
+  m->next_in_group_ = nullptr;
+  if (group.tail != nullptr) {
+    group.tail->next_in_group_ = m;
+  } else {
+    group.head = m;
+  }
+  group.tail = m;
   ++size_;
   if (group.state == GroupState::kIdle) {
     group.state = GroupState::kReady;
@@ -29,58 +45,54 @@ std::vector<Message*> Dispatcher::TakeBatch(SteadyTime now, size_t max) {
   while (batch.size() < max && !ready_.empty()) {
     Group* group = ready_.front();
     ready_.pop_front();
-    assert(group->state == GroupState::kReady && !group->queue.empty());
+    assert(group->state == GroupState::kReady && group->head != nullptr);
     group->state = GroupState::kInFlight;
-    batch.push_back(group->queue.front().get());
+    batch.push_back(group->head);
     ++in_flight_;
   }
   return batch;
 }
 
-Dispatcher::Group& Dispatcher::GroupOf(Message* message) {
+Dispatcher::GroupMap::iterator Dispatcher::GroupOf(Message* message) {
   auto it = groups_.find(message->group);
   assert(it != groups_.end());
-  assert(!it->second.queue.empty() && it->second.queue.front().get() == message);
-  return it->second;
+  assert(it->second.head == message);
+  return it;
 }
 
-std::unique_ptr<Message> Dispatcher::PopHead(Group& group, Message* message) {
-  std::unique_ptr<Message> owned = std::move(group.queue.front());
-  group.queue.pop_front();
+std::unique_ptr<Message> Dispatcher::RemoveHead(GroupMap::iterator it) {
+  Group& group = it->second;
+  std::unique_ptr<Message> owned(group.head);
+  group.head = owned->next_in_group_;
+  owned->next_in_group_ = nullptr;
   --size_;
-  return owned;
-}
-
-void Dispatcher::AfterHeadRemoved(Group& group) {
-  if (group.queue.empty()) {
-    groups_.erase(group.key);  // `group` is dangling after this line
-    return;
+  if (group.head == nullptr) {
+    groups_.erase(it);
+  } else {
+    group.state = GroupState::kReady;
+    ready_.push_back(&group);
   }
-  group.state = GroupState::kReady;
-  ready_.push_back(&group);
+  return owned;
 }
 
 std::unique_ptr<Message> Dispatcher::Delivered(Message* message) {
-  Group& group = GroupOf(message);
-  assert(group.state == GroupState::kInFlight);
+  auto it = GroupOf(message);
+  assert(it->second.state == GroupState::kInFlight);
   --in_flight_;
-  auto owned = PopHead(group, message);
-  AfterHeadRemoved(group);
-  return owned;
+  return RemoveHead(it);
 }
 
 std::unique_ptr<Message> Dispatcher::Dropped(Message* message) {
-  Group& group = GroupOf(message);
+  auto it = GroupOf(message);
+  Group& group = it->second;
   if (group.state == GroupState::kInFlight) --in_flight_;
   if (group.state == GroupState::kBackoff) backoff_.erase(group.backoff_it);
   if (group.state == GroupState::kReady) std::erase(ready_, &group);
-  auto owned = PopHead(group, message);
-  AfterHeadRemoved(group);
-  return owned;
+  return RemoveHead(it);
 }
 
 void Dispatcher::Failed(Message* message, SteadyTime retry_at) {
-  Group& group = GroupOf(message);
+  Group& group = GroupOf(message)->second;
   assert(group.state == GroupState::kInFlight);
   --in_flight_;
   message->not_before = retry_at;
@@ -89,7 +101,7 @@ void Dispatcher::Failed(Message* message, SteadyTime retry_at) {
 }
 
 void Dispatcher::Returned(Message* message) {
-  Group& group = GroupOf(message);
+  Group& group = GroupOf(message)->second;
   assert(group.state == GroupState::kInFlight);
   --in_flight_;
   group.state = GroupState::kReady;

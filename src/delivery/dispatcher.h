@@ -7,6 +7,11 @@
 //
 // Pure data structure: no threads, no clock (time is passed in). Not
 // thread-safe; SinkRunner guards it with its mutex.
+//
+// Memory: a group is one hash-map node; its messages form an intrusive list,
+// so a million waiting rows cost a million nodes, not a million deques.
+// kOverheadPerMessage is what the caller should add to a message's
+// memory_bytes for that bookkeeping.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +30,14 @@ namespace sluice::delivery {
 
 class Dispatcher {
  public:
+  // Hash-map node, key string and list links per queued message, rounded up.
+  static constexpr size_t kOverheadPerMessage = 160;
+
+  Dispatcher() = default;
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
   // Appends a message behind the others of its group. Takes ownership.
   void Enqueue(std::unique_ptr<Message> message);
 
@@ -54,17 +67,19 @@ class Dispatcher {
  private:
   enum class GroupState { kIdle, kReady, kInFlight, kBackoff };
   struct Group {
-    std::string key;
-    std::deque<std::unique_ptr<Message>> queue;
+    Message* head = nullptr;  // owned: the list head..tail via next_in_group_
+    Message* tail = nullptr;
     GroupState state = GroupState::kIdle;
     std::multimap<SteadyTime, Group*>::iterator backoff_it;
   };
+  using GroupMap = std::unordered_map<std::string, Group>;
 
-  Group& GroupOf(Message* message);
-  std::unique_ptr<Message> PopHead(Group& group, Message* message);
-  void AfterHeadRemoved(Group& group);
+  GroupMap::iterator GroupOf(Message* message);
+  // Unlinks the head (== message), then forgets the group if it is empty or
+  // makes it ready for its next message.
+  std::unique_ptr<Message> RemoveHead(GroupMap::iterator it);
 
-  std::unordered_map<std::string, Group> groups_;  // node-based: Group* are stable
+  GroupMap groups_;  // node-based: Group* are stable
   std::deque<Group*> ready_;
   std::multimap<SteadyTime, Group*> backoff_;
   size_t size_ = 0;

@@ -24,6 +24,10 @@ struct Message {
   std::string last_error;     // Kinesis error code and message, or local reason
   SteadyTime not_before{};    // earliest next attempt while backing off
   size_t memory_bytes = 0;    // charged to the MemoryBudget while held
+
+ private:
+  friend class Dispatcher;
+  Message* next_in_group_ = nullptr;  // owned by the Dispatcher while queued
 };
 
 }  // namespace sluice::delivery

@@ -48,8 +48,10 @@ function startReaper(tmp, pgDir, kinesisDir) {
 }
 
 // Environment for one test file. Call stop() in an after() hook.
+// pgExtraConf: postgresql.conf lines added after the harness's own (a later
+// line wins, e.g. 'wal_level = replica').
 export class Services {
-  static async start({name = 'e2e', kinesisFlavour = 'kinesis-local'} = {}) {
+  static async start({name = 'e2e', kinesisFlavour = 'kinesis-local', pgExtraConf = ''} = {}) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-${name}-`));
     fs.chmodSync(tmp, 0o755);  // the postgres user must reach tmp/pg
     const services = new Services(tmp);
@@ -59,7 +61,8 @@ export class Services {
     try {
       services.pgPort = await claimPorts(kPostgresPorts, 1);
       await run(path.join(kRepoRoot, 'scripts/pg.sh'), ['start', pgDir, String(services.pgPort)], {
-        env: {...process.env, PG_EXTRA_CONF: 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off'},
+        env: {...process.env,
+              PG_EXTRA_CONF: `fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n${pgExtraConf}`},
       });
       services.pgDir = pgDir;
       // kinesis-local: plain port, TLS port; then one port for sluice's API.
