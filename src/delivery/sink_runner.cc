@@ -142,6 +142,12 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, std::string& scratch) {
     std::lock_guard<std::mutex> lock(mu_);
     for (Message* m : returned) dispatcher_.Returned(m);
     for (auto& f : local_failures) Complete(f.message, false, f.error, now);
+    if (result.failure == kinesis::RequestFailure::kNone && result.records.size() != sent.size()) {
+      // The client guarantees one outcome per record; never index past them.
+      result.failure = kinesis::RequestFailure::kBadResponse;
+      result.error_message = "response has " + std::to_string(result.records.size()) +
+                             " records for a request of " + std::to_string(sent.size());
+    }
     if (result.failure != kinesis::RequestFailure::kNone) {
       std::string error = std::string(kinesis::RequestFailureName(result.failure));
       if (!result.error_code.empty()) error += ": " + result.error_code;

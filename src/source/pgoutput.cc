@@ -7,6 +7,33 @@
 namespace sluice::source::pgoutput {
 namespace {
 
+// Names the field being read, for error messages. Formatted only when an
+// error is built: the reader runs per column of every row, so it must not
+// format strings on the success path.
+class Field {
+ public:
+  Field(const char* name) : prefix_(name) {}        // NOLINT: implicit by design
+  Field(std::string_view name) : prefix_(name) {}   // NOLINT
+  Field(const std::string& name) : prefix_(name) {}  // NOLINT
+  Field(std::string_view tuple, int column, const char* part)
+      : prefix_(tuple), column_(column), part_(part) {}
+
+  std::string ToString() const {
+    std::string s(prefix_);
+    if (column_ >= 0) s += fmt::format(" column {}", column_);
+    if (part_ != nullptr) {
+      s += ' ';
+      s += part_;
+    }
+    return s;
+  }
+
+ private:
+  std::string_view prefix_;
+  int column_ = -1;
+  const char* part_ = nullptr;
+};
+
 // Bounds-checked big-endian reader over one message. Every failure names the
 // message type, the field being read and the offset where it starts.
 class Reader {
@@ -16,48 +43,48 @@ class Reader {
   size_t offset() const { return pos_; }
   size_t remaining() const { return data_.size() - pos_; }
 
-  Error Fail(std::string_view field, std::string_view what) const {
+  Error Fail(const Field& field, std::string_view what) const {
     return FailAt(pos_, field, what);
   }
-  Error FailAt(size_t at, std::string_view field, std::string_view what) const {
+  Error FailAt(size_t at, const Field& field, std::string_view what) const {
     return Error(ErrorCode::kProtocol,
                  fmt::format("pgoutput {} ('{}') message: {} at offset {}: {}",
-                             MessageTypeName(type_), PrintableType(), field, at, what));
+                             MessageTypeName(type_), PrintableType(), field.ToString(), at, what));
   }
 
-  Result<uint8_t> U8(std::string_view field) {
+  Result<uint8_t> U8(const Field& field) {
     if (remaining() < 1) return Truncated(field, 1);
     return static_cast<uint8_t>(data_[pos_++]);
   }
-  Result<uint16_t> U16(std::string_view field) {
+  Result<uint16_t> U16(const Field& field) {
     if (remaining() < 2) return Truncated(field, 2);
     uint16_t v = static_cast<uint16_t>((Byte(0) << 8) | Byte(1));
     pos_ += 2;
     return v;
   }
-  Result<uint32_t> U32(std::string_view field) {
+  Result<uint32_t> U32(const Field& field) {
     if (remaining() < 4) return Truncated(field, 4);
     uint32_t v = (Byte(0) << 24) | (Byte(1) << 16) | (Byte(2) << 8) | Byte(3);
     pos_ += 4;
     return v;
   }
-  Result<uint64_t> U64(std::string_view field) {
+  Result<uint64_t> U64(const Field& field) {
     if (remaining() < 8) return Truncated(field, 8);
     uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v = (v << 8) | Byte(i);
     pos_ += 8;
     return v;
   }
-  Result<int64_t> I64(std::string_view field) {
+  Result<int64_t> I64(const Field& field) {
     SLUICE_ASSIGN_OR_RETURN(uint64_t v, U64(field));
     return static_cast<int64_t>(v);
   }
-  Result<Lsn> ReadLsn(std::string_view field) {
+  Result<Lsn> ReadLsn(const Field& field) {
     SLUICE_ASSIGN_OR_RETURN(uint64_t v, U64(field));
     return Lsn(v);
   }
   // Null-terminated string.
-  Result<std::string> CString(std::string_view field) {
+  Result<std::string> CString(const Field& field) {
     size_t end = data_.find('\0', pos_);
     if (end == std::string_view::npos) {
       return Fail(field, "string has no terminating zero byte before the end of the message");
@@ -66,7 +93,7 @@ class Reader {
     pos_ = end + 1;
     return s;
   }
-  Result<std::string_view> Bytes(std::string_view field, size_t n) {
+  Result<std::string_view> Bytes(const Field& field, size_t n) {
     if (remaining() < n) return Truncated(field, n);
     std::string_view s = data_.substr(pos_, n);
     pos_ += n;
@@ -80,7 +107,7 @@ class Reader {
 
  private:
   uint32_t Byte(size_t i) const { return static_cast<uint8_t>(data_[pos_ + i]); }
-  Error Truncated(std::string_view field, size_t need) const {
+  Error Truncated(const Field& field, size_t need) const {
     return Fail(field, fmt::format("message truncated: need {} byte(s), {} remain", need,
                                    remaining()));
   }
@@ -98,34 +125,34 @@ class Reader {
 // an Int32 length and the bytes. Validated in a first pass so the Tuple's
 // buffer is allocated once at its exact size.
 Result<model::Tuple> ReadTuple(Reader& r, std::string_view field) {
-  SLUICE_ASSIGN_OR_RETURN(uint16_t ncols, r.U16(fmt::format("{} column count", field)));
+  SLUICE_ASSIGN_OR_RETURN(uint16_t ncols, r.U16(Field(field, -1, "column count")));
   size_t text_bytes = 0;
   {
     Reader probe = r;
     for (uint16_t i = 0; i < ncols; ++i) {
       const size_t at = probe.offset();
-      SLUICE_ASSIGN_OR_RETURN(uint8_t kind, probe.U8(fmt::format("{} column {} kind", field, i)));
+      SLUICE_ASSIGN_OR_RETURN(uint8_t kind, probe.U8(Field(field, i, "kind")));
       switch (kind) {
         case 'n':
         case 'u':
           break;
         case 't': {
           SLUICE_ASSIGN_OR_RETURN(uint32_t len,
-                                  probe.U32(fmt::format("{} column {} length", field, i)));
+                                  probe.U32(Field(field, i, "length")));
           if (len > 0x7fffffffu) {
-            return probe.FailAt(at, fmt::format("{} column {}", field, i),
+            return probe.FailAt(at, Field(field, i, nullptr),
                                 fmt::format("negative value length {}", static_cast<int32_t>(len)));
           }
-          SLUICE_RETURN_IF_ERROR(probe.Bytes(fmt::format("{} column {} value", field, i), len));
+          SLUICE_RETURN_IF_ERROR(probe.Bytes(Field(field, i, "value"), len));
           text_bytes += len;
           break;
         }
         case 'b':
-          return probe.FailAt(at, fmt::format("{} column {}", field, i),
+          return probe.FailAt(at, Field(field, i, nullptr),
                               "binary column value ('b') received; sluice requests text format "
                               "and cannot decode binary values");
         default:
-          return probe.FailAt(at, fmt::format("{} column {} kind", field, i),
+          return probe.FailAt(at, Field(field, i, "kind"),
                               fmt::format("unknown column kind byte 0x{:02x}", kind));
       }
     }
