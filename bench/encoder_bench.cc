@@ -98,7 +98,7 @@ BENCHMARK(BM_EncodeMessage_Jsonb2KB);
 void BM_GroupAndPartitionKey(benchmark::State& state) {
   const Change change = TypicalRow();
   for (auto _ : state) {
-    benchmark::DoNotOptimize(PartitionKeyForGroup(GroupKey(change, {})));
+    benchmark::DoNotOptimize(PartitionKeyForGroup(*GroupKey(change, {})));
   }
 }
 BENCHMARK(BM_GroupAndPartitionKey);

@@ -9,7 +9,7 @@
 # any failed. Environment knobs:
 #   SLUICE_TEST_JOBS     parallel build/test jobs (default: nproc)
 #   SLUICE_TEST_SKIP     space-separated stages to skip: setup unit integration compat e2e fuzz
-#   SLUICE_TEST_BENCH=1  also build the benchmarks
+#   SLUICE_TEST_BENCH=0  skip building the benchmarks (built by default so they keep compiling)
 #   SLUICE_BUILD_DIR / SLUICE_FUZZ_BUILD_DIR   build directories (build, build-fuzz)
 set -euo pipefail
 
@@ -35,7 +35,7 @@ fi
 
 stage "configure + build ($build/)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_BENCH="$([[ "${SLUICE_TEST_BENCH:-0}" == 1 ]] && echo ON || echo OFF)"
+  -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_BENCH="$([[ "${SLUICE_TEST_BENCH:-1}" == 1 ]] && echo ON || echo OFF)"
 ninja -C "$build" -j "$jobs"
 
 # run_ctest NAME LABEL_REGEX NO_TESTS_POLICY [ctest args...]

@@ -49,6 +49,15 @@ Router::TablePlan Router::PlanFor(const config::SinkSettings& sink, const model:
       columns.push_back(static_cast<int>(it - rel.columns.begin()));
     }
     if (!columns.empty()) {
+      if (rel.replica_identity != model::ReplicaIdentity::kFull &&
+          std::any_of(columns.begin(), columns.end(),
+                      [&](int c) { return !rel.columns[c].is_key; })) {
+        SLUICE_LOG_WARN(
+            "sink {}: group_column_names of {} include columns outside its replica identity; "
+            "deletes do not carry them, so a delete is delivered without a group (no ordering "
+            "with the row's earlier changes). Run ALTER TABLE {} REPLICA IDENTITY FULL to fix",
+            sink.name, qualified, qualified);
+      }
       plan.grouped = true;
       plan.group_columns = std::move(columns);
       return plan;
@@ -86,13 +95,36 @@ bool Router::ActionWanted(const config::SinkSettings& sink, model::Action action
 }
 
 void Router::OnBegin(const std::shared_ptr<const model::TransactionInfo>& txn) {
+  seen_in_txn_ = 0;
+  skip_changes_ = 0;
   skipping_txn_ = !last_routed_commit_.IsZero() && txn->commit_lsn <= last_routed_commit_;
   if (skipping_txn_) return;
+  if (resume_) {
+    if (txn->commit_lsn == resume_->ticket->commit_lsn()) {
+      ticket_ = std::move(resume_->ticket);
+      skip_changes_ = resume_->seen;
+      resume_.reset();
+      return;
+    }
+    // Postgres re-sends an unacknowledged transaction before any later one,
+    // so this cannot happen; if it does, stop holding the slot for it.
+    SLUICE_LOG_ERROR(
+        "transaction with commit LSN {} was not re-sent after a reconnect (next is {}); its {} "
+        "queued changes are delivered but no longer hold the slot",
+        resume_->ticket->commit_lsn().ToString(), txn->commit_lsn.ToString(), resume_->seen);
+    resume_.reset();
+    acks_.AbandonOpen();
+  }
   ticket_ = acks_.Begin(txn->commit_lsn);
 }
 
 void Router::OnChange(model::Change change) {
   if (skipping_txn_) return;
+  ++seen_in_txn_;
+  if (skip_changes_ > 0) {
+    --skip_changes_;
+    return;
+  }
   if (!ticket_ || !change.relation) {
     SLUICE_LOG_ERROR("change outside a transaction or without relation; ignored by the router");
     return;
@@ -115,19 +147,19 @@ void Router::OnChange(model::Change change) {
     message->id = next_message_id_.fetch_add(1, std::memory_order_relaxed) + 1;
     message->change = (k + 1 == n) ? std::move(change) : change;
     const model::Change& c = message->change;
-    std::string group;
+    std::optional<std::string> group;
     if (plan.grouped && c.action != model::Action::kTruncate) {
       group = model::GroupKey(c, plan.group_columns);
     }
-    if (group.empty()) {
+    if (!group) {
       // Ungrouped: a group of its own, spread over shards by idempotency key.
       message->partition_key = model::IdempotencyKey(c);
       message->group = "#" + std::to_string(message->id);
     } else {
       message->group = std::to_string(c.relation->oid);
       message->group += '/';
-      message->group += group;
-      message->partition_key = model::PartitionKeyForGroup(std::move(group));
+      message->group += *group;
+      message->partition_key = model::PartitionKeyForGroup(std::move(*group));
     }
     message->ticket = ticket_;
     message->memory_bytes = sizeof(delivery::Message) + c.ByteSize() +
@@ -153,9 +185,14 @@ void Router::OnIdle(Lsn lsn) {
 }
 
 void Router::OnReconnect() {
+  if (ticket_) resume_ = Resume{std::move(ticket_), seen_in_txn_};
   ticket_.reset();
   skipping_txn_ = false;
-  acks_.AbandonOpen();
+  skip_changes_ = 0;
+  seen_in_txn_ = 0;
+  // The new session announces its relations again: forget the old layouts.
+  for (auto& cache : plans_) cache.clear();
+  plan_relations_.clear();
 }
 
 void Router::OnWarning(const std::string& table, const std::string& message) {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -58,11 +59,21 @@ class Router final : public source::ChangeHandler {
   delivery::MemoryBudget& budget_;
   std::atomic<uint64_t>& next_message_id_;
   std::shared_ptr<delivery::TxnTicket> ticket_;  // open transaction, if any
+  uint32_t seen_in_txn_ = 0;  // OnChange calls in the open transaction, routed or not
   // After a reconnect the server re-sends committed transactions that were
   // not acknowledged yet; those already routed are still queued here, so
   // their second copy is skipped instead of delivered twice.
   Lsn last_routed_commit_;
   bool skipping_txn_ = false;
+  // A reconnect inside a transaction: the server re-sends it from its Begin.
+  // Its ticket stays open (its routed changes are still queued) and the
+  // first `seen` changes of the re-sent copy are skipped.
+  struct Resume {
+    std::shared_ptr<delivery::TxnTicket> ticket;
+    uint32_t seen = 0;
+  };
+  std::optional<Resume> resume_;
+  uint32_t skip_changes_ = 0;
   // Keyed by Relation pointer: a new Relation message makes a new layout.
   std::vector<std::unordered_map<const model::Relation*, TablePlan>> plans_;
   std::vector<std::shared_ptr<const model::Relation>> plan_relations_;  // keeps keys alive

@@ -110,7 +110,11 @@ Status Service::Start() {
   for (auto& db : databases_) {
     for (size_t i = 0; i < db->runners.size(); ++i) {
       if (db->sink_settings[i]->status == config::SinkStatus::kPaused) {
-        SLUICE_LOG_INFO("sink {} is paused: collecting, not delivering", db->sink_settings[i]->name);
+        SLUICE_LOG_WARN(
+            "sink {} is paused: it collects changes in memory without delivering them; until the "
+            "local message store exists, a full memory budget (max_memory_mb) stops reading "
+            "database {} for every sink",
+            db->sink_settings[i]->name, db->settings->name);
         continue;
       }
       db->runners[i]->Start();

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -78,17 +79,24 @@ int Run(const std::string& path) {
   SLUICE_LOG_INFO("sluice {} running ({} sink(s)); SIGTERM or Ctrl-C stops it", kVersion,
                   settings->sinks.size());
 
+  // The signal thread outlives no one: it is woken and joined before the
+  // service is destroyed.
   sluice::app::Service* raw = service->get();
-  std::thread signal_thread([raw, signals] {
+  std::atomic<bool> exiting{false};
+  std::thread signal_thread([raw, signals, &exiting] {
     int sig = 0;
     sigwait(&signals, &sig);
-    SLUICE_LOG_INFO("received {}: draining in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (exiting.load()) return;
+    SLUICE_LOG_INFO("received {}: draining in-flight requests",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
     raw->RequestStop();
   });
-  signal_thread.detach();
 
   st = (*service)->Wait();
   (*service)->Stop();
+  exiting.store(true);
+  pthread_kill(signal_thread.native_handle(), SIGTERM);  // no-op if it already returned
+  signal_thread.join();
   if (!st.ok()) return kExitFailure;
   SLUICE_LOG_INFO("stopped");
   return kExitOk;

@@ -181,6 +181,19 @@ void AppendAnnotations(const std::string& annotations, std::string* out) {
   }
 }
 
+// Appends one text value of a group with '\\' and ':' escaped (see GroupKey).
+void AppendGroupValue(std::string_view text, std::string* out) {
+  size_t start = 0;
+  for (size_t pos = text.find_first_of(":\\"); pos != std::string_view::npos;
+       pos = text.find_first_of(":\\", pos + 1)) {
+    out->append(text.substr(start, pos - start));
+    out->push_back('\\');
+    out->push_back(text[pos]);
+    start = pos + 1;
+  }
+  out->append(text.substr(start));
+}
+
 }  // namespace
 
 void EncodeMessage(const Change& change, const EncodeOptions& options, std::string* out) {
@@ -271,36 +284,50 @@ std::string IdempotencyKey(const Change& change) {
   return key;
 }
 
-std::string GroupKey(const Change& change, const std::vector<int>& group_columns) {
-  if (change.action == Action::kTruncate || !change.relation) return {};
+std::optional<std::string> GroupKey(const Change& change, const std::vector<int>& group_columns) {
+  if (change.action == Action::kTruncate || !change.relation) return std::nullopt;
+  const Relation& relation = *change.relation;
+  const std::vector<int>& columns = group_columns.empty() ? relation.primary_key : group_columns;
+  if (columns.empty()) return std::nullopt;
+
   const Tuple* row = nullptr;
   const Tuple* toast_source = nullptr;
+  bool key_columns_only = false;
   if (!change.new_tuple.empty()) {
     row = &change.new_tuple;
     toast_source = change.old_tuple ? &*change.old_tuple : nullptr;
   } else if (change.old_tuple) {
     row = &*change.old_tuple;
+    key_columns_only = !change.old_is_full_row;
   } else {
-    return {};
+    return std::nullopt;
   }
+
   std::string key;
   bool first = true;
-  auto add = [&](int i) {
+  for (int i : columns) {
+    if (i < 0 || static_cast<size_t>(i) >= relation.columns.size()) return std::nullopt;
+    if (key_columns_only && !relation.columns[static_cast<size_t>(i)].is_key) {
+      return std::nullopt;
+    }
+    const FieldText field = Resolve(*row, i, toast_source);
     if (!first) key.push_back(':');
     first = false;
-    const FieldText field = Resolve(*row, i, toast_source);
-    if (field.kind == ValueKind::kText) key.append(field.text);
-  };
-  if (group_columns.empty()) {
-    ForEachKeyColumn(*change.relation, add);
-  } else {
-    for (int i : group_columns) add(i);
+    if (field.kind == ValueKind::kNull) {
+      // Resolve also reports an index past the tuple's end as NULL.
+      if (static_cast<size_t>(i) >= row->size()) return std::nullopt;
+      key.append("\\N");
+    } else if (field.kind == ValueKind::kUnchangedToast) {
+      return std::nullopt;
+    } else {
+      AppendGroupValue(field.text, &key);
+    }
   }
   return key;
 }
 
 std::string PartitionKeyForGroup(std::string group) {
-  if (group.size() > kMaxPartitionKeyBytes) return Md5Hex(group);
+  if (group.empty() || group.size() > kMaxPartitionKeyBytes) return Md5Hex(group);
   return group;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,20 +62,37 @@ void EncodeValue(uint32_t type_oid, std::string_view text, std::string* out);
 // base64("<commit_lsn>:<commit_idx>"), the LSN as a decimal number.
 std::string IdempotencyKey(const Change& change);
 
-// Group of a change: the values of `group_columns` (indexes into the
-// relation's columns, in order) joined by ":". Uses the new tuple, else the
-// old one (delete). Empty group_columns means "primary key columns"
-// (Relation::primary_key; Column::is_key is never used).
-// A NULL value (or an out-of-range index, or an unchanged TOAST value the old
-// row cannot supply) contributes an empty string, so "a::c" for (a, NULL, c).
-// Returns empty when the change has no group (truncate, empty primary_key
-// with empty group_columns, no tuple).
-// Note: a delete with a key-only old tuple has NULL non-key columns, so
-// group_columns naming non-key columns group such deletes by "".
-std::string GroupKey(const Change& change, const std::vector<int>& group_columns);
+// Group of a change (SPEC §3): the values of `group_columns` (indexes into
+// the relation's columns, in order), or with empty group_columns the primary
+// key columns (Relation::primary_key, in key order; Column::is_key is not
+// used to find them). Uses the new tuple, an unchanged TOAST value filled
+// from the old row; else (delete) the old tuple.
+//
+// Encoding: the values joined by ":", where
+//  - a text value is written as is, except that '\' becomes "\\" and ':'
+//    becomes "\:";
+//  - a NULL value is written as "\N" (a text value never produces a lone
+//    "\N": its backslashes are always followed by '\' or ':').
+// So distinct value lists always give distinct groups (NULL, "" and the text
+// "\N" included), and in the common case (no NULL, no ':' or '\' in the
+// values) the group is the plain ":" join users expect as the partition key:
+// "7", "acme:42". A single empty-text value gives the group "" (not nullopt).
+//
+// Returns nullopt when the change has no group:
+//  - truncate, no relation, or no tuple (a delete without old tuple);
+//  - empty group_columns and an empty primary_key (the table is ungrouped);
+//  - a value is not available: an index outside the relation or tuple, an
+//    unchanged TOAST value the old row cannot supply, or a column that is not
+//    a replica identity column (Column::is_key) when the tuple used is a
+//    key-only old tuple (old_tuple, !old_is_full_row, no new tuple) — pgoutput
+//    sends such columns as NULL there, but their value is unknown, not NULL.
+std::optional<std::string> GroupKey(const Change& change, const std::vector<int>& group_columns);
 
-// The Kinesis partition key for a group: itself, or its MD5 as 32 lowercase
-// hex characters when longer than kMaxPartitionKeyBytes.
+// The Kinesis partition key for a group (always 1..kMaxPartitionKeyBytes
+// bytes): the group itself, or its MD5 as 32 lowercase hex characters when it
+// is empty (Kinesis rejects an empty partition key) or longer than
+// kMaxPartitionKeyBytes. The partition key only picks the shard; different
+// groups sharing one (a hashed and a literal) stay distinct groups.
 std::string PartitionKeyForGroup(std::string group);
 
 }  // namespace sluice::model

@@ -11,83 +11,15 @@
 #include <map>
 #include <mutex>
 
-#include "base/encoding.h"
+#include "support/fake_kinesis.h"
 
 namespace sluice::delivery {
 namespace {
 
+using testing_support::FakeKinesis;
+using testing_support::PutEntry;
+
 using std::chrono::milliseconds;
-
-struct PutEntry {
-  std::string partition_key;
-  int64_t commit_idx;  // identifies the message in these tests
-};
-
-// Decides the outcome of one record: empty = success, else an error code.
-using Script = std::function<std::string(const PutEntry& entry, int attempt)>;
-
-class FakeKinesis final : public kinesis::KinesisClient {
- public:
-  explicit FakeKinesis(Script script) : script_(std::move(script)) {}
-
-  Result<kinesis::StreamSummary> DescribeStream(const config::StreamArn&) override {
-    kinesis::StreamSummary s;
-    s.status = "ACTIVE";
-    s.max_record_bytes = 1024 * 1024;
-    return s;
-  }
-
-  kinesis::PutRecordsResult PutRecords(const config::StreamArn&, const std::string& body,
-                                       size_t count) override {
-    rapidjson::Document doc;
-    doc.Parse(body.c_str());
-    EXPECT_FALSE(doc.HasParseError());
-    const auto& records = doc["Records"];
-    EXPECT_EQ(records.Size(), count);
-    kinesis::PutRecordsResult result;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (network_failures_left_ > 0) {
-      --network_failures_left_;
-      result.failure = kinesis::RequestFailure::kNetwork;
-      result.error_message = "connection reset";
-      return result;
-    }
-    for (const auto& r : records.GetArray()) {
-      auto data = Base64Decode(r["Data"].GetString());
-      rapidjson::Document msg;
-      msg.Parse(data->c_str());
-      PutEntry entry{r["PartitionKey"].GetString(), msg["metadata"]["commit_idx"].GetInt64()};
-      int attempt = ++attempts_[entry.commit_idx];
-      std::string error = script_(entry, attempt);
-      kinesis::RecordOutcome outcome;
-      outcome.ok = error.empty();
-      if (outcome.ok) {
-        delivered_.push_back(entry);
-        ++delivered_count_[entry.commit_idx];
-      } else {
-        outcome.error_code = error;
-        outcome.error_message = "scripted failure";
-      }
-      result.records.push_back(outcome);
-    }
-    cv_.notify_all();
-    return result;
-  }
-
-  // Waits (bounded, as a guard against hangs) until `n` records succeeded.
-  bool WaitDelivered(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return delivered_.size() >= n; });
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  Script script_;
-  int network_failures_left_ = 0;
-  std::vector<PutEntry> delivered_;
-  std::map<int64_t, int> attempts_;
-  std::map<int64_t, int> delivered_count_;
-};
 
 class SinkRunnerTest : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 #include "model/encoder.h"
@@ -38,6 +39,13 @@ TEST(GroupKey, CompositePrimaryKeyJoinedInKeyOrder) {
   EXPECT_EQ(GroupKey(c, {}), "42:acme");
 }
 
+TEST(GroupKey, CommonCaseIsPlainColonJoin) {
+  // No NULL, no ':' or '\' in the values: byte-identical to "v1:v2".
+  Change c = MakeChange(Action::kInsert, CompositeRelation(), {"1", "x", "7"});
+  EXPECT_EQ(GroupKey(c, {2}), "7");
+  EXPECT_EQ(GroupKey(c, {0, 1}), "1:x");
+}
+
 TEST(GroupKey, FullIdentityTableUsesPrimaryKeyNotEveryColumn) {
   // pgoutput marks all columns of a REPLICA IDENTITY FULL table as key.
   Change c = MakeChange(Action::kInsert, OrdersRelation(ReplicaIdentity::kFull), PaidOrder());
@@ -56,7 +64,7 @@ TEST(GroupKey, FullIdentityTableWithoutPrimaryKeyHasNoGroup) {
   // Every column is flagged is_key, but the source found no primary key.
   auto r = OrdersRelation(ReplicaIdentity::kFull);
   r->primary_key.clear();
-  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, PaidOrder()), {}), "");
+  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, PaidOrder()), {}), std::nullopt);
 }
 
 TEST(GroupKey, GroupColumnsInGivenOrder) {
@@ -65,15 +73,73 @@ TEST(GroupKey, GroupColumnsInGivenOrder) {
   EXPECT_EQ(GroupKey(c, {2, 1}), "42:hello");
 }
 
-TEST(GroupKey, NullValuesContributeEmptyString) {
-  Change c = MakeChange(Action::kInsert, CompositeRelation(), {"acme", V::Null(), "42"});
-  EXPECT_EQ(GroupKey(c, {0, 1, 2}), "acme::42");
-  EXPECT_EQ(GroupKey(c, {1}), "");
+TEST(GroupKey, EmptyTextPrimaryKeyIsAGroup) {
+  // CREATE TABLE tags(name text PRIMARY KEY); INSERT INTO tags VALUES ('')
+  auto r = CompositeRelation();
+  r->primary_key = {0};
+  std::optional<std::string> group = GroupKey(MakeChange(Action::kInsert, r, {"", "x", "1"}), {});
+  ASSERT_TRUE(group.has_value());
+  EXPECT_EQ(*group, "");
 }
 
-TEST(GroupKey, OutOfRangeColumnContributesEmptyString) {
+TEST(GroupKey, NullIsWrittenAsBackslashN) {
+  Change c = MakeChange(Action::kInsert, CompositeRelation(), {"acme", V::Null(), "42"});
+  EXPECT_EQ(GroupKey(c, {0, 1, 2}), "acme:\\N:42");
+  EXPECT_EQ(GroupKey(c, {1}), "\\N");
+}
+
+TEST(GroupKey, NullEmptyAndBackslashNTextAreDistinct) {
+  auto group_of = [](V note) {
+    return GroupKey(MakeChange(Action::kInsert, CompositeRelation(), {"acme", note, "42"}), {1});
+  };
+  const std::optional<std::string> null_group = group_of(V::Null());
+  const std::optional<std::string> empty_group = group_of("");
+  const std::optional<std::string> backslash_n_group = group_of("\\N");
+  ASSERT_TRUE(null_group && empty_group && backslash_n_group);
+  EXPECT_EQ(*empty_group, "");
+  EXPECT_EQ(*backslash_n_group, "\\\\N");
+  EXPECT_NE(*null_group, *empty_group);
+  EXPECT_NE(*null_group, *backslash_n_group);
+  EXPECT_NE(*empty_group, *backslash_n_group);
+}
+
+TEST(GroupKey, ColonInsideValuesDoesNotCollide) {
+  auto r = CompositeRelation();
+  const std::optional<std::string> left =
+      GroupKey(MakeChange(Action::kInsert, r, {"a:b", "c", "1"}), {0, 1});
+  const std::optional<std::string> right =
+      GroupKey(MakeChange(Action::kInsert, r, {"a", "b:c", "1"}), {0, 1});
+  EXPECT_EQ(left, "a\\:b:c");
+  EXPECT_EQ(right, "a:b\\:c");
+  EXPECT_NE(left, right);
+}
+
+TEST(GroupKey, BackslashInsideValuesDoesNotCollide) {
+  // ("a\", "b") vs ("a", "\b") vs ("a\:b") must all differ.
+  auto r = CompositeRelation();
+  const std::optional<std::string> trailing =
+      GroupKey(MakeChange(Action::kInsert, r, {"a\\", "b", "1"}), {0, 1});
+  const std::optional<std::string> leading =
+      GroupKey(MakeChange(Action::kInsert, r, {"a", "\\b", "1"}), {0, 1});
+  const std::optional<std::string> one_value =
+      GroupKey(MakeChange(Action::kInsert, r, {"a\\:b", "x", "1"}), {0});
+  EXPECT_EQ(trailing, "a\\\\:b");
+  EXPECT_EQ(leading, "a:\\\\b");
+  EXPECT_EQ(one_value, "a\\\\\\:b");
+  EXPECT_NE(trailing, leading);
+  EXPECT_NE(trailing, one_value);
+}
+
+TEST(GroupKey, OutOfRangeColumnHasNoGroup) {
   Change c = MakeChange(Action::kInsert, CompositeRelation(), {"acme", "x", "42"});
-  EXPECT_EQ(GroupKey(c, {0, 9, -1}), "acme::");
+  EXPECT_EQ(GroupKey(c, {0, 9}), std::nullopt);
+  EXPECT_EQ(GroupKey(c, {-1}), std::nullopt);
+}
+
+TEST(GroupKey, ColumnPastTupleEndHasNoGroup) {
+  // The relation has three columns, the tuple only two.
+  Change c = MakeChange(Action::kInsert, CompositeRelation(), {"acme", "x"});
+  EXPECT_EQ(GroupKey(c, {0, 2}), std::nullopt);
 }
 
 TEST(GroupKey, DeleteUsesOldKey) {
@@ -82,10 +148,48 @@ TEST(GroupKey, DeleteUsesOldKey) {
   EXPECT_EQ(GroupKey(c, {}), "acme:42");
 }
 
+TEST(GroupKey, KeyOnlyDeleteWithKeyGroupColumnsHasTheGroup) {
+  Change c =
+      MakeChange(Action::kDelete, CompositeRelation(), {}, std::vector<V>{"acme", V::Null(), "42"});
+  EXPECT_EQ(GroupKey(c, {2, 0}), "42:acme");
+}
+
+TEST(GroupKey, KeyOnlyDeleteWithNonKeyGroupColumnHasNoGroup) {
+  // REPLICA IDENTITY DEFAULT: the old tuple carries 'n' for `note`, whose
+  // value is unknown, not NULL.
+  Change c =
+      MakeChange(Action::kDelete, CompositeRelation(), {}, std::vector<V>{"acme", V::Null(), "42"});
+  EXPECT_EQ(GroupKey(c, {1}), std::nullopt);
+  EXPECT_EQ(GroupKey(c, {0, 1}), std::nullopt);
+}
+
+TEST(GroupKey, FullRowDeleteWithGroupColumnsHasTheGroup) {
+  auto r = CompositeRelation();
+  r->replica_identity = ReplicaIdentity::kFull;
+  for (Column& column : r->columns) column.is_key = true;
+  Change c = MakeChange(Action::kDelete, r, {}, std::vector<V>{"acme", "hello", "42"},
+                        /*old_is_full_row=*/true);
+  EXPECT_EQ(GroupKey(c, {1, 0}), "hello:acme");
+}
+
+TEST(GroupKey, FullRowDeleteKeepsNullGroupValue) {
+  // With the whole old row, a NULL is a real NULL.
+  Change c = MakeChange(Action::kDelete, CompositeRelation(), {},
+                        std::vector<V>{"acme", V::Null(), "42"}, /*old_is_full_row=*/true);
+  EXPECT_EQ(GroupKey(c, {1}), "\\N");
+}
+
 TEST(GroupKey, UpdateUsesNewKey) {
   Change c = MakeChange(Action::kUpdate, CompositeRelation(), {"acme", "x", "43"},
                         std::vector<V>{"acme", V::Null(), "42"});
   EXPECT_EQ(GroupKey(c, {}), "acme:43");
+}
+
+TEST(GroupKey, UpdateWithKeyOnlyOldTupleUsesNewNonKeyValues) {
+  // The key-only rule applies to the tuple used, here the full new row.
+  Change c = MakeChange(Action::kUpdate, CompositeRelation(), {"acme", "x", "43"},
+                        std::vector<V>{"acme", V::Null(), "42"});
+  EXPECT_EQ(GroupKey(c, {1}), "x");
 }
 
 TEST(GroupKey, UnchangedToastGroupValueTakenFromOldRow) {
@@ -94,32 +198,48 @@ TEST(GroupKey, UnchangedToastGroupValueTakenFromOldRow) {
   EXPECT_EQ(GroupKey(c, {1}), "long note");
 }
 
+TEST(GroupKey, UnresolvedUnchangedToastHasNoGroup) {
+  // No old tuple at all, and a key-only old tuple that lacks the column.
+  Change no_old = MakeChange(Action::kUpdate, CompositeRelation(), {"acme", V::Toast(), "42"});
+  EXPECT_EQ(GroupKey(no_old, {1}), std::nullopt);
+  Change key_only = MakeChange(Action::kUpdate, CompositeRelation(), {"acme", V::Toast(), "42"},
+                               std::vector<V>{"acme", V::Null(), "41"});
+  EXPECT_EQ(GroupKey(key_only, {0, 1}), std::nullopt);
+}
+
 TEST(GroupKey, TruncateHasNoGroup) {
-  EXPECT_EQ(GroupKey(MakeChange(Action::kTruncate, OrdersRelation(), {}), {}), "");
+  EXPECT_EQ(GroupKey(MakeChange(Action::kTruncate, OrdersRelation(), {}), {}), std::nullopt);
 }
 
 TEST(GroupKey, TableWithoutKeyHasNoGroup) {
   auto r = CompositeRelation();
   for (Column& c : r->columns) c.is_key = false;
   r->primary_key.clear();
-  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, {"a", "b", "1"}), {}), "");
+  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, {"a", "b", "1"}), {}), std::nullopt);
 }
 
 TEST(GroupKey, IsKeyFlagsAloneDoNotMakeAGroup) {
   auto r = CompositeRelation();
   r->primary_key.clear();  // tenant and id still flagged is_key
-  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, {"a", "b", "1"}), {}), "");
+  EXPECT_EQ(GroupKey(MakeChange(Action::kInsert, r, {"a", "b", "1"}), {}), std::nullopt);
 }
 
 TEST(GroupKey, MissingRelationOrTupleHasNoGroup) {
   Change c;
-  EXPECT_EQ(GroupKey(c, {}), "");
-  EXPECT_EQ(GroupKey(MakeChange(Action::kDelete, OrdersRelation(), {}), {}), "");
+  EXPECT_EQ(GroupKey(c, {}), std::nullopt);
+  EXPECT_EQ(GroupKey(MakeChange(Action::kDelete, OrdersRelation(), {}), {}), std::nullopt);
 }
 
 TEST(PartitionKeyForGroup, ShortKeyIsKept) {
   EXPECT_EQ(PartitionKeyForGroup("acme:42"), "acme:42");
 }
+
+TEST(PartitionKeyForGroup, EmptyGroupIsMd5Hex) {
+  // python3 -c "import hashlib; print(hashlib.md5(b'').hexdigest())"
+  EXPECT_EQ(PartitionKeyForGroup(""), "d41d8cd98f00b204e9800998ecf8427e");
+}
+
+TEST(PartitionKeyForGroup, OneByteGroupIsKept) { EXPECT_EQ(PartitionKeyForGroup("x"), "x"); }
 
 TEST(PartitionKeyForGroup, Exactly256BytesIsKept) {
   const std::string key(256, 'k');
@@ -143,9 +263,20 @@ TEST(PartitionKeyForGroup, LimitCountsBytesNotCharacters) {
 TEST(PartitionKeyForGroup, LongGroupFromGroupKeyIsHashed) {
   Change c = MakeChange(Action::kInsert, CompositeRelation(),
                         {std::string(200, 'a'), "x", std::string(56, '1')});
-  std::string group = GroupKey(c, {});
-  ASSERT_EQ(group.size(), 257u);  // 200 + ':' + 56
-  EXPECT_EQ(PartitionKeyForGroup(group).size(), 32u);
+  std::optional<std::string> group = GroupKey(c, {});
+  ASSERT_TRUE(group.has_value());
+  ASSERT_EQ(group->size(), 257u);  // 200 + ':' + 56
+  EXPECT_EQ(PartitionKeyForGroup(*group).size(), 32u);
+}
+
+TEST(PartitionKeyForGroup, EmptyTextKeyGivesNonEmptyPartitionKey) {
+  auto r = CompositeRelation();
+  r->primary_key = {0};
+  std::optional<std::string> group = GroupKey(MakeChange(Action::kInsert, r, {"", "x", "1"}), {});
+  ASSERT_TRUE(group.has_value());
+  const std::string key = PartitionKeyForGroup(*group);
+  EXPECT_EQ(key.size(), 32u);
+  EXPECT_EQ(key.find_first_not_of("0123456789abcdef"), std::string::npos);
 }
 
 }  // namespace
