@@ -96,6 +96,9 @@ run_scenario() {
   recv_s="$(echo "$t1 - $t0" | bc -l)"
 
   # sluice: from process start until the slot is confirmed past the load.
+  local emu_pid emu_ticks0
+  emu_pid="$(cat "$work/kinesis/kinesis.pid")"
+  emu_ticks0="$(awk '{print $14 + $15}' "/proc/$emu_pid/stat")"
   t0="$(now_s)"
   "$sluice" run -c "$work/sluice.yaml" 2>"$work/sluice-$name.log" &
   sluice_pid=$!
@@ -111,19 +114,25 @@ run_scenario() {
   ticks="$(awk '{print $14 + $15}' "/proc/$sluice_pid/stat")"
   hz="$(getconf CLK_TCK)"
   rss="$(awk '/VmHWM/ {print $2}' "/proc/$sluice_pid/status")"
+  local emu_cpu_s
+  emu_cpu_s="$(echo "($(awk '{print $14 + $15}' "/proc/$emu_pid/stat") - $emu_ticks0) / $(getconf CLK_TCK)" | bc -l)"
   kill -TERM "$sluice_pid"
   wait "$sluice_pid" || true
   sluice_pid=""
   local sluice_s cpu_s
   sluice_s="$(echo "$t1 - $t0" | bc -l)"
   cpu_s="$(echo "$ticks / $hz" | bc -l)"
-  printf '%-28s rows=%-8d pg_recvlogical=%8.0f rows/s  sluice=%8.0f rows/s  ratio=%.2f  sluice_cpu=%.2f s/M changes  peak_rss=%d MB\n' \
+  printf '| %s | %d | %.0f | %.0f | %.2f | %.2f | %d | %.2f |\n' \
     "$name" "$rows" "$(echo "$rows / $recv_s" | bc -l)" "$(echo "$rows / $sluice_s" | bc -l)" \
-    "$(echo "$recv_s / $sluice_s" | bc -l)" "$(echo "$cpu_s * 1000000 / $rows" | bc -l)" "$((rss / 1024))"
+    "$(echo "$recv_s / $sluice_s" | bc -l)" "$(echo "$cpu_s * 1000000 / $rows" | bc -l)" "$((rss / 1024))" \
+    "$(echo "$emu_cpu_s * 1000000 / $rows" | bc -l)"
   psql_ -c "SELECT pg_drop_replication_slot('sluice_bench'), pg_drop_replication_slot('recv_bench')" >/dev/null
 }
 
 echo "endpoint: $endpoint_kind, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "| scenario | changes | pg_recvlogical rows/s | sluice rows/s | ratio | sluice CPU s per 1M changes | sluice peak RSS MB | emulator CPU s per 1M changes |"
+echo "|---|---|---|---|---|---|---|---|"
 echo "INSERT INTO bench_rows (account, status, total) VALUES (:client_id, 'new', 10.50);" >"$work/insert.sql"
 run_scenario "single-row transactions" "$single" \
   "\"$pg_bin/pgbench\" -n -h \"$work/pg\" -p $pg_port -U postgres -c 2 -j 2 -t $((single / 2)) -f \"$work/insert.sql\" app >/dev/null"

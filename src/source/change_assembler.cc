@@ -240,12 +240,12 @@ Status ChangeAssembler::OnCommit(pgoutput::CommitMessage& m) {
 
 Status ChangeAssembler::OnRelation(pgoutput::RelationMessage& m) {
   const uint32_t oid = m.relation.oid;
-  m.relation.primary_key = PrimaryKeyOf(m.relation);
+  SLUICE_ASSIGN_OR_RETURN(m.relation.primary_key, PrimaryKeyOf(m.relation));
   relations_.insert_or_assign(oid, std::make_shared<const model::Relation>(std::move(m.relation)));
   return OkStatus();
 }
 
-std::vector<int> ChangeAssembler::PrimaryKeyOf(const model::Relation& rel) {
+Result<std::vector<int>> ChangeAssembler::PrimaryKeyOf(const model::Relation& rel) {
   std::vector<int> key;
   if (rel.replica_identity == model::ReplicaIdentity::kDefault ||
       rel.replica_identity == model::ReplicaIdentity::kIndex) {
@@ -259,7 +259,8 @@ std::vector<int> ChangeAssembler::PrimaryKeyOf(const model::Relation& rel) {
     if (rel.replica_identity == model::ReplicaIdentity::kDefault && key.size() > 1 &&
         primary_keys_ != nullptr) {
       auto names = primary_keys_->PrimaryKeyColumns(rel.oid, rel.schema, rel.name);
-      if (names.ok() && names->size() == key.size()) {
+      if (!names.ok()) return LookupFailed(rel, names.error());
+      if (names->size() == key.size()) {
         std::vector<int> ordered;
         for (const std::string& name : *names) {
           auto it = std::find_if(rel.columns.begin(), rel.columns.end(),
@@ -276,10 +277,7 @@ std::vector<int> ChangeAssembler::PrimaryKeyOf(const model::Relation& rel) {
   if (primary_keys_ == nullptr) return key;
   Result<std::vector<std::string>> names =
       primary_keys_->PrimaryKeyColumns(rel.oid, rel.schema, rel.name);
-  if (!names.ok()) {
-    WarnNoPrimaryKey(rel, names.error().message());
-    return key;
-  }
+  if (!names.ok()) return LookupFailed(rel, names.error());
   for (const std::string& name : *names) {
     auto it = std::find_if(rel.columns.begin(), rel.columns.end(),
                            [&](const model::Column& c) { return c.name == name; });
@@ -289,11 +287,19 @@ std::vector<int> ChangeAssembler::PrimaryKeyOf(const model::Relation& rel) {
       WarnNoPrimaryKey(rel, fmt::format("primary key column \"{}\" is not among the columns "
                                         "the replication stream sent",
                                         name));
-      return {};
+      return std::vector<int>{};
     }
     key.push_back(static_cast<int>(it - rel.columns.begin()));
   }
   return key;
+}
+
+Error ChangeAssembler::LookupFailed(const model::Relation& rel, const Error& why) {
+  // Retryable: the session ends, and the new one's Relation message asks again.
+  return Error(why.code() == ErrorCode::kNetwork ? ErrorCode::kNetwork : ErrorCode::kUnavailable,
+               fmt::format("cannot look up the primary key of table {} (OID {}), which its "
+                           "changes are grouped and ordered by: {}",
+                           rel.QualifiedName(), rel.oid, why.message()));
 }
 
 void ChangeAssembler::WarnNoPrimaryKey(const model::Relation& rel, const std::string& why) {

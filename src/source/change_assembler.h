@@ -40,13 +40,14 @@ inline constexpr std::string_view kAnnotationsClearPrefixes[] = {
 // (Column::is_key), which is the primary key only for REPLICA IDENTITY
 // DEFAULT. A FULL table has every column flagged and a NOTHING table none, so
 // for those the assembler asks the database's catalog for the real primary
-// key. Called from the assembler's thread only, once per Relation message of
-// a FULL or NOTHING table.
+// key (and, for a DEFAULT table with a composite key, its order). Called from
+// the assembler's thread only, once per Relation message of such a table.
 class PrimaryKeyLookup {
  public:
   virtual ~PrimaryKeyLookup() = default;
   // The primary key's column names in key order (pg_index.indkey); empty if
-  // the table has none. `schema` and `table` name it for messages.
+  // the table has none. `schema` and `table` name it for messages. An error
+  // (the catalog could not be asked) fails the Relation message.
   virtual Result<std::vector<std::string>> PrimaryKeyColumns(uint32_t relation_oid,
                                                              const std::string& schema,
                                                              const std::string& table) = 0;
@@ -64,13 +65,19 @@ class ChangeAssembler {
 
   // Applies one decoded message. A Relation message gets its primary_key
   // filled: for REPLICA IDENTITY DEFAULT or INDEX the columns pgoutput flags
-  // as key, in column order; for FULL or NOTHING the lookup's columns in key
-  // order. A failed lookup (or one naming a column the relation lacks) gives
-  // an empty primary_key, a logged warning and handler.OnWarning for the
-  // table; it never fails the message. Errors (kProtocol): a change for a relation
-  // OID with no preceding Relation message, a tuple whose column count differs
-  // from the relation's, a change or Commit outside a transaction, a Begin
-  // inside one, or a Commit whose LSN differs from its Begin's.
+  // as key, in column order (DEFAULT with a composite key: in the lookup's key
+  // order when it names exactly the flagged columns); for FULL or NOTHING the
+  // lookup's columns in key order. A table the catalog gives no primary key
+  // has an empty one; a lookup naming a column the relation lacks gives an
+  // empty primary_key, a logged warning and handler.OnWarning for the table.
+  // A lookup that fails is an error (kNetwork if the lookup's was, else
+  // kUnavailable; it names the table and the reason) and the relation is not
+  // cached: guessing a key would change grouping and partition keys, so the
+  // session must end and ask again. Errors (kProtocol): a change for a
+  // relation OID with no preceding Relation message, a tuple whose column
+  // count differs from the relation's, a change or Commit outside a
+  // transaction, a Begin inside one, or a Commit whose LSN differs from its
+  // Begin's.
   Status Apply(pgoutput::Message message);
 
   // Forgets the open transaction and the relation and type caches (the server
@@ -100,7 +107,9 @@ class ChangeAssembler {
                     std::string_view which) const;
   void Emit(model::Change change);
   void FillUnchangedToast(const model::Relation& rel, model::Change& change);
-  std::vector<int> PrimaryKeyOf(const model::Relation& rel);
+  Result<std::vector<int>> PrimaryKeyOf(const model::Relation& rel);
+  // The retryable error for a failed lookup.
+  static Error LookupFailed(const model::Relation& rel, const Error& why);
   void WarnNoPrimaryKey(const model::Relation& rel, const std::string& why);
 
   ChangeHandler& handler_;
@@ -110,7 +119,7 @@ class ChangeAssembler {
   std::unordered_map<uint32_t, std::shared_ptr<const model::Relation>> relations_;
   std::unordered_map<uint32_t, pgoutput::TypeMessage> types_;
   std::unordered_set<uint32_t> toast_warned_;  // relation OIDs already warned about
-  std::unordered_set<uint32_t> key_warned_;    // likewise, for failed key lookups
+  std::unordered_set<uint32_t> key_warned_;    // likewise, for unusable primary keys
   // shared: every change of the transaction points at it.
   std::shared_ptr<const model::TransactionInfo> txn_;  // null outside a transaction
   uint32_t next_commit_idx_ = 0;

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "source/pg_failure.h"
+
 namespace sluice::source {
 namespace {
 
@@ -63,24 +65,27 @@ Result<PgConn> Connect(const config::DatabaseSettings& db, ConnectionKind kind) 
   if (!conn) return Error(ErrorCode::kInternal, "libpq could not allocate a connection");
   if (PQstatus(conn.get()) == CONNECTION_OK) return conn;
 
-  const std::string why = OneLine(PQerrorMessage(conn.get()));
+  const char* raw = PQerrorMessage(conn.get());
+  const std::string why = OneLine(raw);
   const std::string where = fmt::format("Postgres at {} (database '{}', user '{}')", Endpoint(db),
                                         db.database, db.username);
-  if (Contains(why, "replication role") || Contains(why, "start WAL sender") ||
-      Contains(why, "start walsender")) {
-    return Error(ErrorCode::kAuth,
-                 fmt::format("{}: user '{}' lacks the REPLICATION privilege needed for logical "
-                             "replication; run ALTER ROLE \"{}\" WITH REPLICATION ({})",
-                             where, db.username, db.username, why));
+  switch (const ErrorCode code = ClassifyConnectFailure(raw ? raw : "")) {
+    case ErrorCode::kAuth:
+      if (Contains(why, "replication role") || Contains(why, "start WAL sender") ||
+          Contains(why, "start walsender")) {
+        return Error(code,
+                     fmt::format("{}: user '{}' lacks the REPLICATION privilege needed for "
+                                 "logical replication; run ALTER ROLE \"{}\" WITH REPLICATION ({})",
+                                 where, db.username, db.username, why));
+      }
+      return Error(code, fmt::format("cannot log in to {}: {}", where, why));
+    case ErrorCode::kNetwork:
+      return Error(code, fmt::format("cannot connect to {}: {}", where, why));
+    case ErrorCode::kUnavailable:
+      return Error(code, fmt::format("{} cannot accept the connection now: {}", where, why));
+    default:
+      return Error(code, fmt::format("{} refused the connection: {}", where, why));
   }
-  if (Contains(why, "password authentication failed") || Contains(why, "no password supplied") ||
-      Contains(why, "no pg_hba.conf entry")) {
-    return Error(ErrorCode::kAuth, fmt::format("cannot log in to {}: {}", where, why));
-  }
-  if (Contains(why, "FATAL:")) {
-    return Error(ErrorCode::kPostgres, fmt::format("{} refused the connection: {}", where, why));
-  }
-  return Error(ErrorCode::kNetwork, fmt::format("cannot connect to {}: {}", where, why));
 }
 
 Result<std::vector<Row>> Query(pg_conn* conn, const std::string& sql, const std::string& what) {
@@ -88,9 +93,10 @@ Result<std::vector<Row>> Query(pg_conn* conn, const std::string& sql, const std:
   const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     const char* sqlstate = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
-    const ErrorCode code = PQstatus(conn) == CONNECTION_BAD ? ErrorCode::kNetwork
-                                                            : ErrorCode::kPostgres;
-    return Error(code, fmt::format("{} failed: {}{}", what, OneLine(PQerrorMessage(conn)),
+    const std::string why = OneLine(PQerrorMessage(conn));
+    const ErrorCode code =
+        ClassifyServerError(sqlstate ? sqlstate : "", why, PQstatus(conn) == CONNECTION_BAD);
+    return Error(code, fmt::format("{} failed: {}{}", what, why,
                                    sqlstate ? fmt::format(" (SQLSTATE {})", sqlstate) : ""));
   }
   std::vector<Row> rows;
@@ -133,7 +139,7 @@ Status CheckWalLevel(pg_conn* conn) {
   SLUICE_ASSIGN_OR_RETURN(auto rows, Query(conn, "SHOW wal_level", "SHOW wal_level"));
   const std::string level = rows.empty() || !rows[0][0] ? "" : *rows[0][0];
   if (level == "logical") return OkStatus();
-  return Error(ErrorCode::kPostgres,
+  return Error(ErrorCode::kConfig,
                fmt::format("wal_level is '{}' but must be 'logical' for logical replication: set "
                            "wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level "
                            "= logical) and restart Postgres",

@@ -38,20 +38,25 @@ inline constexpr const char* kSessionOptions =
 std::string Endpoint(const config::DatabaseSettings& db);
 
 // Connects with PQconnectdbParams (keywords/values; the password never enters
-// a conninfo string, a log or an error). Errors: kNetwork (unreachable, says
-// host:port and libpq's message), kAuth (password rejected, or no REPLICATION
-// privilege for kReplication), kPostgres (anything else the server refused).
+// a conninfo string, a log or an error). Errors, as ClassifyConnectFailure
+// (pg_failure.h) sorts libpq's message: kNetwork (unreachable, says host:port
+// and libpq's message), kUnavailable (starting up, shutting down, too many
+// clients...), kAuth (login refused, or no REPLICATION privilege for
+// kReplication), kNotFound (no such database), kConfig (SSL settings),
+// kPostgres (anything else the server refused).
 Result<PgConn> Connect(const config::DatabaseSettings& db, ConnectionKind kind);
 
 // Rows of a query run with the simple protocol (valid on replication
-// connections too). NULL cells are nullopt. `what` names the query in errors.
+// connections too). NULL cells are nullopt. `what` names the query in errors,
+// which carry the SQLSTATE and the code ClassifyServerError gives it.
 using Row = std::vector<std::optional<std::string>>;
 Result<std::vector<Row>> Query(pg_conn* conn, const std::string& sql, const std::string& what);
 
 std::string QuoteLiteral(pg_conn* conn, const std::string& text);
 std::string QuoteIdentifier(pg_conn* conn, const std::string& name);
 
-// `SHOW wal_level` must be 'logical'; else kPostgres saying exactly that.
+// `SHOW wal_level` must be 'logical'; else kConfig (the server's setting, which
+// a human must change) saying exactly that.
 Status CheckWalLevel(pg_conn* conn);
 
 // The connected role has REPLICATION or is superuser; else kAuth with the

@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "source/pg_connection.h"
+#include "source/pg_failure.h"
 #include "source/replication_protocol.h"
 
 namespace sluice::source {
@@ -19,11 +20,6 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
-
-bool Retryable(const Error& e) {
-  return e.code() == ErrorCode::kNetwork || e.code() == ErrorCode::kUnavailable ||
-         e.code() == ErrorCode::kTimeout;
-}
 
 std::string OneLine(const char* message) {
   std::string out(message ? message : "");
@@ -39,23 +35,18 @@ Error ResultError(pg_conn* conn, PGresult* res, const std::string& what,
                   const config::DatabaseSettings& db) {
   const char* sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   const std::string state = sqlstate ? sqlstate : "";
-  const std::string message =
+  std::string message =
       OneLine(res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+  if (message.empty()) message = "the server ended it without an error message";
   if (state == "55006") {  // object_in_use: "replication slot ... is active for PID n"
     return Error(ErrorCode::kUnavailable,
                  fmt::format("replication slot '{}' is in use by another process: {} (another "
                              "sluice, or the previous connection not yet timed out)",
                              db.slot_name, message));
   }
-  if (state == "42704") {  // undefined_object: slot or publication vanished
-    return Error(ErrorCode::kNotFound, fmt::format("{} failed: {}", what, message));
-  }
-  if (PQstatus(conn) == CONNECTION_BAD || state.empty() || state.starts_with("08") ||
-      state.starts_with("57")) {  // connection exception, operator intervention (shutdown)
-    return Error(ErrorCode::kNetwork, fmt::format("{} on {}: {}", what, Endpoint(db), message));
-  }
-  return Error(ErrorCode::kPostgres,
-               fmt::format("{} failed: {} (SQLSTATE {})", what, message, state));
+  return Error(ClassifyServerError(state, message, PQstatus(conn) == CONNECTION_BAD),
+               fmt::format("{} on {}: {}{}", what, Endpoint(db), message,
+                           state.empty() ? "" : fmt::format(" (SQLSTATE {})", state)));
 }
 
 // Primary key columns in key order: the position of each column in indkey.
@@ -94,9 +85,10 @@ class ReplicationSource::CatalogPrimaryKeys final : public PrimaryKeyLookup {
       const std::string why =
           OneLine(res && *PQresultErrorMessage(res.get()) ? PQresultErrorMessage(res.get())
                                                           : PQerrorMessage(conn_.get()));
+      const char* sqlstate = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
       const bool lost = PQstatus(conn_.get()) == CONNECTION_BAD;
       if (lost) conn_.reset();
-      return Error(lost ? ErrorCode::kNetwork : ErrorCode::kPostgres,
+      return Error(ClassifyServerError(sqlstate ? sqlstate : "", why, lost),
                    fmt::format("{} on {}: {}", what, Endpoint(db_), why));
     }
     std::vector<std::string> columns;
@@ -147,27 +139,24 @@ bool ReplicationSource::SleepUnlessStopped(milliseconds d) {
 
 Status ReplicationSource::Run() {
   milliseconds backoff = options_.initial_backoff;
-  bool ever_streamed = false;
+  SessionHistory history = SessionHistory::kNeverStreamed;
   while (!Stopping()) {
     bool streamed = false;
     Status st = RunSession(&streamed);
     primary_keys_->Close();  // a new session looks keys up afresh
     if (Stopping()) break;
-    const Error err = st.ok() ? Error(ErrorCode::kNetwork, "replication stream ended") : st.error();
-    if (!Retryable(err)) {
-      SLUICE_LOG_ERROR("replication from database '{}' stopped: {}", settings_.name, err.message());
-      return err;
-    }
-    if (!ever_streamed && !streamed && err.code() == ErrorCode::kNetwork &&
-        options_.first_connect == FirstConnect::kFailFast) {
-      return err;
-    }
     if (streamed) {
-      ever_streamed = true;
+      history = SessionHistory::kHasStreamed;
       backoff = options_.initial_backoff;
     }
-    SLUICE_LOG_WARN("replication from database '{}' interrupted: {}; reconnecting in {} ms",
-                    settings_.name, err.message(), backoff.count());
+    const Error err = st.ok() ? Error(ErrorCode::kNetwork, "replication stream ended") : st.error();
+    if (RecoveryFor(err.code(), history, options_.first_connect) == Recovery::kFail) {
+      SLUICE_LOG_ERROR("replication from database '{}' stopped ({}): {}", settings_.name,
+                       ErrorCodeName(err.code()), err.message());
+      return err;
+    }
+    SLUICE_LOG_WARN("replication from database '{}' interrupted ({}): {}; reconnecting in {} ms",
+                    settings_.name, ErrorCodeName(err.code()), err.message(), backoff.count());
     assembler_.Reset();
     handler_.OnReconnect();
     if (!SleepUnlessStopped(backoff)) break;
@@ -308,8 +297,7 @@ Status ReplicationSource::Stream(pg_conn* conn) {
     }
     if (n == -1) {  // the server ended the COPY: fetch why
       std::unique_ptr<PGresult, decltype(&PQclear)> res(PQgetResult(conn), &PQclear);
-      Error e = ResultError(conn, res.get(), "replication stream ended", settings_);
-      return e.code() == ErrorCode::kPostgres ? Error(ErrorCode::kNetwork, e.message()) : e;
+      return ResultError(conn, res.get(), "replication stream ended", settings_);
     }
 
     // Nothing buffered: wait for the socket, Stop(), or the next status update.

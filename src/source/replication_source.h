@@ -15,11 +15,16 @@
 // pg_index over a second, normal connection, opened on the first such
 // Relation message and kept until the session ends (see PrimaryKeyLookup).
 //
-// When the connection drops it logs, calls handler.OnReconnect(), waits
-// (initial_backoff doubling to max_backoff) and starts again from
-// AcknowledgedLsn(). Problems a retry cannot fix (wal_level, privilege,
-// missing slot/publication that may not be created, undecodable data) end
-// Run() with that error.
+// When a session ends in error it logs the reason and the delay, calls
+// handler.OnReconnect(), waits (initial_backoff doubling to max_backoff) and
+// starts again from AcknowledgedLsn(). Which errors are retried is
+// RecoveryFor (pg_failure.h): once a START_REPLICATION has succeeded, every
+// error except those a human must fix (login or privilege refused, missing
+// database/slot/publication that may not be created, wal_level, undecodable
+// data); before that, only temporary server states (starting up, shutting
+// down, too many clients, slot in use), so a wrong or absent database fails
+// at once. A primary key lookup that fails (see ChangeAssembler) ends the
+// session like a dropped connection.
 //
 // Threading: Run() blocks the calling thread, which is the only thread that
 // calls into the handler. Stop() may be called from any thread; Run() returns
@@ -37,17 +42,11 @@
 #include "config/settings.h"
 #include "source/change_assembler.h"
 #include "source/change_handler.h"
+#include "source/pg_failure.h"
 
 struct pg_conn;
 
 namespace sluice::source {
-
-// What Run() does when the very first connection attempt fails to reach the
-// database (later drops are always retried).
-enum class FirstConnect {
-  kFailFast,  // return the error (a service started against a wrong address)
-  kRetry,     // keep retrying with backoff
-};
 
 struct ReplicationOptions {
   std::chrono::milliseconds status_interval{10'000};

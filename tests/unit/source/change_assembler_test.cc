@@ -392,25 +392,32 @@ class FakePrimaryKeys : public PrimaryKeyLookup {
                                                      const std::string& schema,
                                                      const std::string& table) override {
     asked.push_back(std::to_string(relation_oid) + " " + schema + "." + table);
-    if (fail) return Error(ErrorCode::kNetwork, "connection refused");
+    if (fail) return Error(fail_code, fail_message);
     return columns;
   }
 
   std::vector<std::string> columns;
   bool fail = false;
+  ErrorCode fail_code = ErrorCode::kNetwork;
+  std::string fail_message = "connection refused";
   std::vector<std::string> asked;
 };
 
-TEST(ChangeAssemblerPrimaryKey, DefaultIdentityUsesKeyFlaggedColumnsWhenLookupFails) {
+TEST(ChangeAssemblerPrimaryKey, DefaultIdentityCompositeKeyLookupFailureIsRetryableError) {
   RecordingHandler h;
   FakePrimaryKeys keys;
   keys.fail = true;
   ChangeAssembler a(h, &keys);
-  ASSERT_TRUE(a.Process(RelationWith(
-                            1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
-                  .ok());
-  EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{1, 3}));
-  EXPECT_TRUE(h.warnings.empty()) << "the flags are a sound fallback for DEFAULT identity";
+  Status st = a.Process(
+      RelationWith(1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}));
+  // Falling back to the flags' column order would change the partition key
+  // string between sessions: the session ends instead.
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::kNetwork);
+  EXPECT_NE(st.error().message().find("public.t (OID 1)"), std::string::npos)
+      << st.error().message();
+  EXPECT_EQ(a.FindRelation(1), nullptr);
+  EXPECT_TRUE(h.warnings.empty());
 }
 
 TEST(ChangeAssemblerPrimaryKey, DefaultIdentityCompositeKeyFollowsPrimaryKeyOrder) {
@@ -515,34 +522,52 @@ TEST(ChangeAssemblerPrimaryKey, NoLookupLeavesFullIdentityWithoutPrimaryKey) {
   EXPECT_TRUE(h.warnings.empty());
 }
 
-TEST(ChangeAssemblerPrimaryKey, LookupFailureWarnsOnceAndChangesStillFlow) {
+TEST(ChangeAssemblerPrimaryKey, LookupFailureFailsRelationUntilLookupWorksAgain) {
   RecordingHandler h;
   FakePrimaryKeys keys;
   keys.fail = true;
   ChangeAssembler a(h, &keys);
-  ASSERT_TRUE(a.Process(RelationWith(5, "orders", 'f', {{"id", true}, {"v", true}})).ok());
-  EXPECT_TRUE(a.FindRelation(5)->primary_key.empty());
-  ASSERT_EQ(h.warnings.size(), 1u);
-  EXPECT_NE(h.warnings[0].find("public.orders: could not determine the primary key of table "
-                               "public.orders (OID 5, REPLICA IDENTITY FULL): connection refused"),
+  Status st = a.Process(RelationWith(5, "orders", 'f', {{"id", true}, {"v", true}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::kNetwork);
+  EXPECT_NE(st.error().message().find("cannot look up the primary key of table public.orders "
+                                      "(OID 5)"),
             std::string::npos)
-      << h.warnings[0];
-  ASSERT_TRUE(a.Process(Begin(100)).ok());
-  ASSERT_TRUE(a.Process(Insert(5, 2)).ok());
-  ASSERT_TRUE(a.Process(Commit(100, 120)).ok());
-  ASSERT_EQ(h.changes.size(), 1u);
-  EXPECT_EQ(h.changes[0].new_tuple.text(1), "1");
-  // The server re-sends the Relation (new connection): asked again, no second
-  // health warning for the same table.
+      << st.error().message();
+  EXPECT_NE(st.error().message().find("connection refused"), std::string::npos)
+      << st.error().message();
+  // No relation was cached with a guessed (empty) key, and no warning says
+  // the table is ungrouped: it is not.
+  EXPECT_EQ(a.FindRelation(5), nullptr);
+  EXPECT_TRUE(h.warnings.empty());
+  // The source reconnects; the server re-sends the Relation and the key is
+  // found once the lookup works again.
   a.Reset();
-  ASSERT_TRUE(a.Process(RelationWith(5, "orders", 'f', {{"id", true}, {"v", true}})).ok());
-  EXPECT_EQ(keys.asked.size(), 2u);
-  EXPECT_EQ(h.warnings.size(), 1u);
-  // Once the lookup works again the key is found.
   keys.fail = false;
   keys.columns = {"id"};
   ASSERT_TRUE(a.Process(RelationWith(5, "orders", 'f', {{"id", true}, {"v", true}})).ok());
   EXPECT_EQ(a.FindRelation(5)->primary_key, (std::vector<int>{0}));
+  EXPECT_EQ(keys.asked.size(), 2u);
+  ASSERT_TRUE(a.Process(Begin(100)).ok());
+  ASSERT_TRUE(a.Process(Insert(5, 2)).ok());
+  ASSERT_TRUE(a.Process(Commit(100, 120)).ok());
+  ASSERT_EQ(h.changes.size(), 1u);
+  EXPECT_EQ(h.changes[0].relation->primary_key, (std::vector<int>{0}));
+}
+
+TEST(ChangeAssemblerPrimaryKey, LookupServerErrorIsUnavailable) {
+  RecordingHandler h;
+  FakePrimaryKeys keys;
+  keys.fail = true;
+  keys.fail_code = ErrorCode::kPostgres;
+  keys.fail_message = "canceling statement due to statement timeout (SQLSTATE 57014)";
+  ChangeAssembler a(h, &keys);
+  Status st = a.Process(RelationWith(7, "items", 'n', {{"id", false}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(st.error().message().find("public.items"), std::string::npos) << st.error().message();
+  EXPECT_NE(st.error().message().find("statement timeout"), std::string::npos)
+      << st.error().message();
 }
 
 TEST(ChangeAssemblerPrimaryKey, LookupNamingUnknownColumnGivesNoKeyAndWarns) {

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <functional>
@@ -41,9 +42,9 @@ std::string& TempRoot() {
   return root;
 }
 
-void Psql(int port, const std::string& sql) {
+void Psql(int port, const std::string& sql, const std::string& dbname = "postgres") {
   std::string conninfo =
-      "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres";
+      "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=" + dbname;
   PGconn* c = PQconnectdb(conninfo.c_str());
   ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
   PGresult* r = PQexec(c, sql.c_str());
@@ -181,8 +182,10 @@ ReplicationOptions FastOptions() {
 class Running {
  public:
   Running(config::DatabaseSettings db, ChangeHandler& h, ReplicationOptions o = FastOptions())
-      : source_(std::move(db), h, SystemClock::Instance(), o),
-        thread_([this] { status_ = source_.Run(); }) {}
+      : source_(std::move(db), h, SystemClock::Instance(), o), thread_([this] {
+          status_ = source_.Run();
+          finished_.store(true);
+        }) {}
   ~Running() { (void)StopAndJoin(); }
   Status StopAndJoin() {
     if (thread_.joinable()) {
@@ -191,10 +194,13 @@ class Running {
     }
     return status_;
   }
+  // Run() has returned (on its own, before StopAndJoin).
+  bool Finished() const { return finished_.load(); }
 
  private:
   ReplicationSource source_;
   Status status_;
+  std::atomic<bool> finished_{false};
   std::thread thread_;
 };
 
@@ -354,6 +360,102 @@ TEST_F(ReplicationIntegration, ReconnectsAfterConnectionLossAndResumesFromAcknow
   EXPECT_TRUE(run.StopAndJoin().ok());
 }
 
+int Reconnects(RecordingHandler& h) {
+  std::lock_guard<std::mutex> l(h.mu);
+  return h.reconnects;
+}
+
+TEST_F(ReplicationIntegration, ServerRestartWhileStreamingIsRetried) {
+  Psql(kLogicalPort, "CREATE TABLE it_restart (id int PRIMARY KEY)");
+  RecordingHandler h;
+  Running run(Settings(kLogicalPort, "it_restart"), h);
+  ASSERT_TRUE(SlotActive("it_restart"));
+  Psql(kLogicalPort, "INSERT INTO it_restart VALUES (1)");
+  ASSERT_TRUE(Eventually([&] { return h.Events().size() == 1; }));
+  // Fast shutdown terminates the walsender (57P01) and refuses or defers new
+  // connections (57P03 shutting down / starting up) until it is back.
+  const std::string cmd = ServerScript() + " restart " + TempRoot() + "/logical";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_TRUE(SlotActive("it_restart"));
+  Psql(kLogicalPort, "INSERT INTO it_restart VALUES (2)");
+  ASSERT_TRUE(Eventually([&] { return h.Events().size() >= 2; }));
+  EXPECT_EQ(h.Events().back(), "insert it_restart 2");
+  EXPECT_GE(Reconnects(h), 1);
+  EXPECT_FALSE(run.Finished());
+  EXPECT_TRUE(run.StopAndJoin().ok());
+}
+
+TEST_F(ReplicationIntegration, ServerDownForAWhileAfterStreamingIsRetried) {
+  Psql(kLogicalPort, "CREATE TABLE it_down (id int PRIMARY KEY)");
+  RecordingHandler h;
+  Running run(Settings(kLogicalPort, "it_down"), h);
+  ASSERT_TRUE(SlotActive("it_down"));
+  Psql(kLogicalPort, "INSERT INTO it_down VALUES (1)");
+  ASSERT_TRUE(Eventually([&] { return h.Events().size() == 1; }));
+  // Crash (immediate stop): connections are refused until it is started.
+  const std::string dir = TempRoot() + "/logical";
+  ASSERT_EQ(std::system((ServerScript() + " stop " + dir).c_str()), 0);
+  const bool retried = Eventually([&] { return Reconnects(h) >= 4; });  // several refusals
+  const std::string start =
+      ServerScript() + " start " + dir + " " + std::to_string(kLogicalPort) + " logical";
+  ASSERT_EQ(std::system(start.c_str()), 0) << start;
+  ASSERT_TRUE(retried);
+  EXPECT_FALSE(run.Finished());
+  ASSERT_TRUE(SlotActive("it_down"));
+  Psql(kLogicalPort, "INSERT INTO it_down VALUES (2)");
+  ASSERT_TRUE(Eventually([&] { return h.Events().size() >= 2; }));
+  EXPECT_EQ(h.Events().back(), "insert it_down 2");
+  EXPECT_FALSE(run.Finished());
+  EXPECT_TRUE(run.StopAndJoin().ok());
+}
+
+// Re-allows connections to the database `postgres` however the test ends.
+struct AllowConnectionsAgain {
+  ~AllowConnectionsAgain() {
+    Psql(kLogicalPort, "ALTER DATABASE postgres ALLOW_CONNECTIONS true", "template1");
+  }
+};
+
+TEST_F(ReplicationIntegration, ConnectionsRefusedForAWhileAfterStreamingAreRetried) {
+  Psql(kLogicalPort, "CREATE TABLE it_refused (id int PRIMARY KEY)");
+  RecordingHandler h;
+  Running run(Settings(kLogicalPort, "it_refused"), h);
+  ASSERT_TRUE(SlotActive("it_refused"));
+  Psql(kLogicalPort, "INSERT INTO it_refused VALUES (1)");
+  ASSERT_TRUE(Eventually([&] { return h.Events().size() == 1; }));
+  {
+    AllowConnectionsAgain guard;
+    // 55000 "database is not currently accepting connections", then the
+    // walsender is killed: every reconnect is refused by the server.
+    Psql(kLogicalPort, "ALTER DATABASE postgres ALLOW_CONNECTIONS false", "template1");
+    Psql(kLogicalPort,
+         "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = "
+         "'it_refused'",
+         "template1");
+    ASSERT_TRUE(Eventually([&] { return Reconnects(h) >= 4; }));
+    EXPECT_FALSE(run.Finished());
+  }
+  ASSERT_TRUE(SlotActive("it_refused"));
+  Psql(kLogicalPort, "INSERT INTO it_refused VALUES (2)");
+  ASSERT_TRUE(Eventually([&] { return h.Events().size() >= 2; }));
+  EXPECT_EQ(h.Events().back(), "insert it_refused 2");
+  EXPECT_FALSE(run.Finished());
+  EXPECT_TRUE(run.StopAndJoin().ok());
+}
+
+TEST_F(ReplicationIntegration, MissingDatabaseOnFirstConnectFailsAtOnce) {
+  RecordingHandler h;
+  auto db = Settings(kLogicalPort, "x");
+  db.database = "it_no_such_db";
+  ReplicationSource s(db, h, SystemClock::Instance(), FastOptions());
+  Status st = s.Run();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(st.error().message().find("\"it_no_such_db\" does not exist"), std::string::npos)
+      << st.error().message();
+  EXPECT_EQ(h.reconnects, 0);
+}
+
 TEST_F(ReplicationIntegration, BackpressureStopsReadingUntilCapacityReturns) {
   Psql(kLogicalPort, "CREATE TABLE it_pressure (id int PRIMARY KEY)");
   RecordingHandler h;
@@ -409,7 +511,7 @@ TEST_F(ReplicationIntegration, WalLevelNotLogicalIsAClearError) {
   ReplicationSource s(Settings(kReplicaPort, "x"), h, SystemClock::Instance(), FastOptions());
   Status st = s.Run();
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code(), ErrorCode::kPostgres);
+  EXPECT_EQ(st.error().code(), ErrorCode::kConfig);
   EXPECT_NE(st.error().message().find("wal_level is 'replica' but must be 'logical'"),
             std::string::npos)
       << st.error().message();
