@@ -107,7 +107,7 @@ Recovery RecoveryFor(ErrorCode code, SessionHistory history, FirstConnect first_
       return has_streamed || first_connect == FirstConnect::kRetry ? Recovery::kRetry
                                                                    : Recovery::kFail;
     case ErrorCode::kPostgres:
-      return Recovery::kFail;
+      return has_streamed ? Recovery::kRetry : Recovery::kFail;
     default:
       return Recovery::kFail;
   }
