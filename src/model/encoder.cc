@@ -181,19 +181,6 @@ void AppendAnnotations(const std::string& annotations, std::string* out) {
   }
 }
 
-// Appends one text value of a group with '\\' and ':' escaped (see GroupKey).
-void AppendGroupValue(std::string_view text, std::string* out) {
-  size_t start = 0;
-  for (size_t pos = text.find_first_of(":\\"); pos != std::string_view::npos;
-       pos = text.find_first_of(":\\", pos + 1)) {
-    out->append(text.substr(start, pos - start));
-    out->push_back('\\');
-    out->push_back(text[pos]);
-    start = pos + 1;
-  }
-  out->append(text.substr(start));
-}
-
 }  // namespace
 
 void EncodeMessage(const Change& change, const EncodeOptions& options, std::string* out) {
@@ -316,11 +303,10 @@ std::optional<std::string> GroupKey(const Change& change, const std::vector<int>
     if (field.kind == ValueKind::kNull) {
       // Resolve also reports an index past the tuple's end as NULL.
       if (static_cast<size_t>(i) >= row->size()) return std::nullopt;
-      key.append("\\N");
     } else if (field.kind == ValueKind::kUnchangedToast) {
       return std::nullopt;
     } else {
-      AppendGroupValue(field.text, &key);
+      key.append(field.text);
     }
   }
   return key;

@@ -68,15 +68,11 @@ std::string IdempotencyKey(const Change& change);
 // used to find them). Uses the new tuple, an unchanged TOAST value filled
 // from the old row; else (delete) the old tuple.
 //
-// Encoding: the values joined by ":", where
-//  - a text value is written as is, except that '\' becomes "\\" and ':'
-//    becomes "\:";
-//  - a NULL value is written as "\N" (a text value never produces a lone
-//    "\N": its backslashes are always followed by '\' or ':').
-// So distinct value lists always give distinct groups (NULL, "" and the text
-// "\N" included), and in the common case (no NULL, no ':' or '\' in the
-// values) the group is the plain ":" join users expect as the partition key:
-// "7", "acme:42". A single empty-text value gives the group "" (not nullopt).
+// Encoding: the values' text joined by ":", with NULL as the empty string —
+// exactly SPEC §3 and Sequin's partition keys ("7", "acme:42"). Distinct
+// value lists can share a group (("a:b","c") and ("a","b:c"), or NULL and
+// ''); that only orders their changes together, which costs parallelism,
+// never order. A single empty value gives the group "" (not nullopt).
 //
 // Returns nullopt when the change has no group:
 //  - truncate, no relation, or no tuple (a delete without old tuple);
