@@ -34,8 +34,8 @@ export AWS_EC2_METADATA_DISABLED=true
 
 work="$(mktemp -d /tmp/sluice-bench.XXXXXX)"
 chmod 755 "$work"
-pg_port=$((56000 + RANDOM % 500))
-kin_port=$((56600 + RANDOM % 300))
+pg_port=$((26000 + RANDOM % 500))
+kin_port=$((26600 + RANDOM % 300))
 sluice_pid=""
 cleanup() {
   [[ -n "$sluice_pid" ]] && kill -9 "$sluice_pid" 2>/dev/null || true

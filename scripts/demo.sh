@@ -6,7 +6,7 @@
 #   scripts/demo.sh
 #
 # Everything lives under ./.demo/ (DEMO_KEEP=1 keeps it afterwards). Ports:
-# DEMO_PG_PORT (55432), DEMO_KINESIS_PORT (4567; its TLS port is +1),
+# DEMO_PG_PORT (25432), DEMO_KINESIS_PORT (4567; its TLS port is +1),
 # DEMO_API_PORT (7376). DEMO_ROUNDS=N stops after N rounds of changes;
 # SLUICE_BIN=path uses that binary instead of building build/src/cli/sluice.
 set -euo pipefail
@@ -14,7 +14,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-pg_port="${DEMO_PG_PORT:-55432}"
+pg_port="${DEMO_PG_PORT:-25432}"
 kinesis_port="${DEMO_KINESIS_PORT:-4567}"
 api_port="${DEMO_API_PORT:-7376}"
 rounds="${DEMO_ROUNDS:-0}"  # 0 = until Ctrl-C

@@ -115,7 +115,7 @@ test('the service scripts reject bad arguments; stop of nothing succeeds', async
   const kinesis = path.join(kRepoRoot, 'scripts/kinesis.sh');
   const pg = path.join(kRepoRoot, 'scripts/pg.sh');
   await assert.rejects(run(kinesis, ['start', '/tmp/sluice-harness-unused', 'not-a-port']), /usage/);
-  await assert.rejects(run(kinesis, ['start', '/tmp/sluice-harness-unused', '55699', 'dynamo']), /usage/);
+  await assert.rejects(run(kinesis, ['start', '/tmp/sluice-harness-unused', '25699', 'dynamo']), /usage/);
   await assert.rejects(run(pg, ['start', '/tmp/sluice-harness-unused']), /usage/);
   await run(kinesis, ['stop', '/tmp/sluice-harness-does-not-exist']);
   await run(pg, ['stop', '/tmp/sluice-harness-does-not-exist']);

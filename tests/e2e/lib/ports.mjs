@@ -8,10 +8,11 @@ import path from 'node:path';
 
 export const kClaimDir = '/tmp/sluice-e2e-ports';
 
-// The harness's ranges: Postgres 55600-55649, Kinesis emulators (and the
-// sluice API) 55650-55699.
-export const kPostgresPorts = Object.freeze({first: 55600, last: 55649});
-export const kKinesisPorts = Object.freeze({first: 55650, last: 55699});
+// The harness's ranges: Postgres 25600-25649, Kinesis emulators (and the
+// sluice API) 25650-25699. Below Linux's ephemeral range (32768-60999), so a
+// client connection's local port never holds a port a server must bind.
+export const kPostgresPorts = Object.freeze({first: 25600, last: 25649});
+export const kKinesisPorts = Object.freeze({first: 25650, last: 25699});
 
 function pidAlive(pid) {
   try {

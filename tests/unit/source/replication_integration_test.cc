@@ -1,7 +1,7 @@
 // Integration tests of the libpq shell (ReplicationSource, CheckDatabase)
 // against real PostgreSQL 15 servers started by pg_server.sh: one with
-// wal_level=logical (port 55210) and one with wal_level=replica (port 55211);
-// port 55212 is one nothing listens on. SLUICE_ITEST_PG_PORT=<base> moves the
+// wal_level=logical (port 25210) and one with wal_level=replica (port 25211);
+// port 25212 is one nothing listens on. SLUICE_ITEST_PG_PORT=<base> moves the
 // three to base..base+2, so runs sharing one machine do not collide.
 // Label `integration`. Waits are bounded polls on observable state, never
 // timing assertions.
@@ -27,7 +27,7 @@ using namespace std::chrono_literals;
 
 int BasePort() {
   const char* env = std::getenv("SLUICE_ITEST_PG_PORT");
-  return env != nullptr && *env != '\0' ? std::atoi(env) : 55210;
+  return env != nullptr && *env != '\0' ? std::atoi(env) : 25210;
 }
 const int kLogicalPort = BasePort();
 const int kReplicaPort = BasePort() + 1;

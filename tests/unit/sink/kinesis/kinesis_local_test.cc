@@ -1,7 +1,7 @@
 // Integration: the production client (CurlTransport, SigV4, PutRecordsBuilder)
 // against kinesis-local, over plain HTTP and over HTTPS with its self-signed
-// certificate. Starts kinesis-local itself on 127.0.0.1:55410 (plain) and
-// 55411 (TLS), with the loopback preload so it binds nothing else.
+// certificate. Starts kinesis-local itself on 127.0.0.1:25410 (plain) and
+// 25411 (TLS), with the loopback preload so it binds nothing else.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -22,8 +22,8 @@
 namespace sluice::kinesis {
 namespace {
 
-constexpr int kPlainPort = 55410;
-constexpr int kTlsPort = 55411;
+constexpr int kPlainPort = 25410;
+constexpr int kTlsPort = 25411;
 constexpr char kStream[] = "sluice-it";
 
 bool PortAccepts(int port) {
