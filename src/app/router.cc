@@ -185,7 +185,9 @@ void Router::OnIdle(Lsn lsn) {
 }
 
 void Router::OnReconnect() {
-  if (ticket_) resume_ = Resume{std::move(ticket_), seen_in_txn_};
+  // Cut again while still skipping the re-sent part: the changes already
+  // taken are those seen plus those still to skip.
+  if (ticket_) resume_ = Resume{std::move(ticket_), seen_in_txn_ + skip_changes_};
   ticket_.reset();
   skipping_txn_ = false;
   skip_changes_ = 0;

@@ -182,6 +182,26 @@ TEST_F(RouterTest, TwoReconnectsInsideATransactionStillSkipExactly) {
   EXPECT_EQ(Ingested(), 3u);
 }
 
+TEST_F(RouterTest, ReconnectWhileSkippingTheResentPartKeepsEveryTakenChange) {
+  Build();
+  auto t = Table(1, "orders");
+  Begin(100);
+  Insert(t, "1");
+  Insert(t, "2");
+  Insert(t, "3");
+  router_->OnReconnect();
+  Begin(100);
+  Insert(t, "1");  // cut again after one of the three already-taken changes
+  router_->OnReconnect();
+  Begin(100);
+  Insert(t, "1");
+  Insert(t, "2");
+  Insert(t, "3");
+  Insert(t, "4");
+  Commit(100);
+  EXPECT_EQ(Ingested(), 4u);
+}
+
 TEST_F(RouterTest, UnwantedTablesAndActionsAreNotRoutedButStillAcknowledged) {
   sink_.include_tables = {"public.orders"};
   sink_.action_delete = false;
