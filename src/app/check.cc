@@ -61,12 +61,10 @@ int RunCheck(const config::Settings& settings, const Clock& clock, std::ostream&
         << (summary->from_describe_stream ? " (via DescribeStream)" : "") << "\n";
     if (summary->status != "ACTIVE" && summary->status != "UPDATING") {
       ++problems;
-      out << "sink " << sink.name << ": FAIL: stream is " << summary->status
-          << ", not ACTIVE\n";
+      out << "sink " << sink.name << ": FAIL: stream is " << summary->status << ", not ACTIVE\n";
     }
   }
-  out << (problems == 0 ? "all checks passed\n"
-                        : std::to_string(problems) + " problem(s) found\n");
+  out << (problems == 0 ? "all checks passed\n" : std::to_string(problems) + " problem(s) found\n");
   return problems;
 }
 

@@ -2,8 +2,8 @@
 
 #include <random>
 
-#include "app/router.h"
 #include "app/clients.h"
+#include "app/router.h"
 #include "base/log.h"
 #include "delivery/ack_tracker.h"
 #include "delivery/sink_runner.h"

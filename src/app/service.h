@@ -53,10 +53,10 @@ class Service {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool finished_ = false;             // GUARDED_BY(mu_)
-  std::optional<Error> fatal_;        // GUARDED_BY(mu_)
-  bool stop_requested_ = false;       // GUARDED_BY(mu_)
-  bool stopped_ = false;              // GUARDED_BY(mu_)
+  bool finished_ = false;        // GUARDED_BY(mu_)
+  std::optional<Error> fatal_;   // GUARDED_BY(mu_)
+  bool stop_requested_ = false;  // GUARDED_BY(mu_)
+  bool stopped_ = false;         // GUARDED_BY(mu_)
 };
 
 }  // namespace sluice::app

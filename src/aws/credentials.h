@@ -15,7 +15,7 @@ namespace sluice::aws {
 struct Credentials {
   std::string access_key_id;
   Secret secret_access_key;
-  Secret session_token;               // empty for long-term keys
+  Secret session_token;                // empty for long-term keys
   std::optional<WallTime> expiration;  // temporary credentials only
 };
 
@@ -33,7 +33,8 @@ class CredentialsProvider {
 
 class StaticCredentialsProvider final : public CredentialsProvider {
  public:
-  explicit StaticCredentialsProvider(Credentials credentials) : credentials_(std::move(credentials)) {}
+  explicit StaticCredentialsProvider(Credentials credentials)
+      : credentials_(std::move(credentials)) {}
   Result<Credentials> Get() override { return credentials_; }
   std::string Name() const override { return "static keys"; }
 

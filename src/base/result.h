@@ -23,8 +23,8 @@ enum class ErrorCode {
   kAws,              // AWS reported an error (see message for the AWS code)
   kAuth,             // credentials missing, rejected or expired
   kNotFound,
-  kUnavailable,      // service not ready (stream CREATING, throttled)
-  kInternal,         // a bug
+  kUnavailable,  // service not ready (stream CREATING, throttled)
+  kInternal,     // a bug
 };
 
 const char* ErrorCodeName(ErrorCode code);
@@ -49,21 +49,33 @@ class Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(v_); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -77,7 +89,10 @@ class [[nodiscard]] Result<void> {
 
   bool ok() const { return !has_error_; }
   explicit operator bool() const { return ok(); }
-  const Error& error() const { assert(!ok()); return error_; }
+  const Error& error() const {
+    assert(!ok());
+    return error_;
+  }
 
  private:
   Error error_{ErrorCode::kInternal, ""};
@@ -91,16 +106,15 @@ inline Status OkStatus() { return Status(); }
 }  // namespace sluice
 
 // Propagates an error from an expression returning Result<...>.
-#define SLUICE_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    auto _st = (expr);                            \
-    if (!_st.ok()) return _st.error();            \
+#define SLUICE_RETURN_IF_ERROR(expr)   \
+  do {                                 \
+    auto _st = (expr);                 \
+    if (!_st.ok()) return _st.error(); \
   } while (0)
 
 #define SLUICE_CONCAT_INNER(a, b) a##b
 #define SLUICE_CONCAT(a, b) SLUICE_CONCAT_INNER(a, b)
-#define SLUICE_ASSIGN_OR_RETURN(lhs, expr)                              \
-  auto SLUICE_CONCAT(_res_, __LINE__) = (expr);                         \
-  if (!SLUICE_CONCAT(_res_, __LINE__).ok())                             \
-    return SLUICE_CONCAT(_res_, __LINE__).error();                      \
+#define SLUICE_ASSIGN_OR_RETURN(lhs, expr)                                                 \
+  auto SLUICE_CONCAT(_res_, __LINE__) = (expr);                                            \
+  if (!SLUICE_CONCAT(_res_, __LINE__).ok()) return SLUICE_CONCAT(_res_, __LINE__).error(); \
   lhs = std::move(SLUICE_CONCAT(_res_, __LINE__)).value()

@@ -66,14 +66,10 @@ std::string Quote(std::string_view text) { return "\"" + Printable(text) + "\"";
 
 const char* KindName(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Null:
-      return "null";
-    default:
-      return "a scalar";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "null";
+    default: return "a scalar";
   }
 }
 

@@ -48,7 +48,7 @@ struct SinkStats {
   uint64_t discarded = 0;
   uint64_t oversize = 0;
   uint64_t requests = 0;
-  size_t pending = 0;    // held in memory, including in flight
+  size_t pending = 0;  // held in memory, including in flight
   size_t in_flight = 0;
   size_t backing_off = 0;
 };

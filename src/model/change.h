@@ -52,8 +52,8 @@ class Tuple {
   void AddNull() { fields_.push_back({ValueKind::kNull, 0, 0}); }
   void AddUnchangedToast() { fields_.push_back({ValueKind::kUnchangedToast, 0, 0}); }
   void AddText(std::string_view v) {
-    fields_.push_back({ValueKind::kText, static_cast<uint32_t>(data_.size()),
-                       static_cast<uint32_t>(v.size())});
+    fields_.push_back(
+        {ValueKind::kText, static_cast<uint32_t>(data_.size()), static_cast<uint32_t>(v.size())});
     data_.append(v);
   }
   // Replaces field i (used to fill unchanged TOAST values from the old row).
@@ -73,8 +73,8 @@ class Tuple {
 
 // Commit-level facts shared by every change of one transaction.
 struct TransactionInfo {
-  Lsn commit_lsn;                  // LSN of the commit record (Begin's final_lsn)
-  int64_t commit_time_us = 0;      // microseconds since the Unix epoch
+  Lsn commit_lsn;              // LSN of the commit record (Begin's final_lsn)
+  int64_t commit_time_us = 0;  // microseconds since the Unix epoch
   uint32_t xid = 0;
   // JSON text set by a 'sluice:transaction_annotations.set' message, or empty.
   std::string annotations;

@@ -56,15 +56,9 @@ void AppendInt(int64_t v, std::string* out) {
 
 void AppendFieldValue(uint32_t type_oid, const FieldText& field, std::string* out) {
   switch (field.kind) {
-    case ValueKind::kNull:
-      out->append("null");
-      return;
-    case ValueKind::kUnchangedToast:
-      out->append("\"unchanged_toast\"");
-      return;
-    case ValueKind::kText:
-      EncodeValue(type_oid, field.text, out);
-      return;
+    case ValueKind::kNull: out->append("null"); return;
+    case ValueKind::kUnchangedToast: out->append("\"unchanged_toast\""); return;
+    case ValueKind::kText: EncodeValue(type_oid, field.text, out); return;
   }
 }
 

@@ -169,34 +169,18 @@ bool AppendInterval(std::string_view t, std::string* out) {
     __int128 value = 0;
     if (!in_time) {
       switch (unit) {
-        case 'Y':
-          months += (negative ? -whole : whole) * 12;
-          break;
-        case 'M':
-          months += negative ? -whole : whole;
-          break;
-        case 'W':
-          days += (negative ? -whole : whole) * 7;
-          break;
-        case 'D':
-          days += negative ? -whole : whole;
-          break;
-        default:
-          return false;
+        case 'Y': months += (negative ? -whole : whole) * 12; break;
+        case 'M': months += negative ? -whole : whole; break;
+        case 'W': days += (negative ? -whole : whole) * 7; break;
+        case 'D': days += negative ? -whole : whole; break;
+        default: return false;
       }
     } else {
       switch (unit) {
-        case 'H':
-          value = whole * 3600 * kUsPerSecond;
-          break;
-        case 'M':
-          value = whole * 60 * kUsPerSecond;
-          break;
-        case 'S':
-          value = whole * kUsPerSecond + fraction_us;
-          break;
-        default:
-          return false;
+        case 'H': value = whole * 3600 * kUsPerSecond; break;
+        case 'M': value = whole * 60 * kUsPerSecond; break;
+        case 'S': value = whole * kUsPerSecond + fraction_us; break;
+        default: return false;
       }
       micros += negative ? -value : value;
     }
@@ -407,8 +391,7 @@ void EncodeValue(uint32_t type_oid, std::string_view text, std::string* out) {
     case pg::kBytea:
       AppendJsonString(text, out);  // common types: skip the array lookup
       return;
-    default:
-      break;
+    default: break;
   }
   if (const pg::ArrayType* array = pg::FindArrayType(type_oid)) {
     EncodeOrString(text, out, [&] { return ArrayLiteralParser(text, *array, out).Parse(); });

@@ -45,8 +45,8 @@ class JsonValidator {
   bool AtEnd() const { return pos_ >= s_.size(); }
   char Peek() const { return AtEnd() ? '\0' : s_[pos_]; }
   void SkipSpace() {
-    while (!AtEnd() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' ||
-                        s_[pos_] == '\r')) {
+    while (!AtEnd() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
       ++pos_;
     }
   }
@@ -170,19 +170,28 @@ Status ChangeAssembler::Apply(pgoutput::Message message) {
   return std::visit(
       [this](auto& m) -> Status {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, pgoutput::BeginMessage>) return OnBegin(m);
-        else if constexpr (std::is_same_v<T, pgoutput::CommitMessage>) return OnCommit(m);
-        else if constexpr (std::is_same_v<T, pgoutput::OriginMessage>) return OkStatus();
-        else if constexpr (std::is_same_v<T, pgoutput::RelationMessage>) return OnRelation(m);
+        if constexpr (std::is_same_v<T, pgoutput::BeginMessage>)
+          return OnBegin(m);
+        else if constexpr (std::is_same_v<T, pgoutput::CommitMessage>)
+          return OnCommit(m);
+        else if constexpr (std::is_same_v<T, pgoutput::OriginMessage>)
+          return OkStatus();
+        else if constexpr (std::is_same_v<T, pgoutput::RelationMessage>)
+          return OnRelation(m);
         else if constexpr (std::is_same_v<T, pgoutput::TypeMessage>) {
           const uint32_t oid = m.oid;
           types_.insert_or_assign(oid, std::move(m));
           return OkStatus();
-        } else if constexpr (std::is_same_v<T, pgoutput::InsertMessage>) return OnInsert(m);
-        else if constexpr (std::is_same_v<T, pgoutput::UpdateMessage>) return OnUpdate(m);
-        else if constexpr (std::is_same_v<T, pgoutput::DeleteMessage>) return OnDelete(m);
-        else if constexpr (std::is_same_v<T, pgoutput::TruncateMessage>) return OnTruncate(m);
-        else return OnLogicalMessage(m);
+        } else if constexpr (std::is_same_v<T, pgoutput::InsertMessage>)
+          return OnInsert(m);
+        else if constexpr (std::is_same_v<T, pgoutput::UpdateMessage>)
+          return OnUpdate(m);
+        else if constexpr (std::is_same_v<T, pgoutput::DeleteMessage>)
+          return OnDelete(m);
+        else if constexpr (std::is_same_v<T, pgoutput::TruncateMessage>)
+          return OnTruncate(m);
+        else
+          return OnLogicalMessage(m);
       },
       message);
 }
@@ -329,8 +338,8 @@ Result<std::shared_ptr<const model::Relation>> ChangeAssembler::RelationFor(char
   return rel;
 }
 
-Status ChangeAssembler::CheckTuple(char type, const model::Relation& rel,
-                                   const model::Tuple& tuple, std::string_view which) const {
+Status ChangeAssembler::CheckTuple(char type, const model::Relation& rel, const model::Tuple& tuple,
+                                   std::string_view which) const {
   if (tuple.size() == rel.columns.size()) return OkStatus();
   return Error(ErrorCode::kProtocol,
                fmt::format("pgoutput {} on {}: {} has {} columns, the relation has {}",
@@ -424,19 +433,21 @@ Status ChangeAssembler::OnLogicalMessage(pgoutput::LogicalMessage& m) {
   const bool clear = PrefixIn(m.prefix, kAnnotationsClearPrefixes);
   if (!set && !clear) return OkStatus();  // someone else's message
   if (!m.transactional || !txn_) {
-    SLUICE_LOG_WARN("ignoring non-transactional logical message with prefix '{}': "
-                    "annotations apply only to the transaction that emits them "
-                    "(pg_logical_emit_message(true, ...))",
-                    m.prefix);
+    SLUICE_LOG_WARN(
+        "ignoring non-transactional logical message with prefix '{}': "
+        "annotations apply only to the transaction that emits them "
+        "(pg_logical_emit_message(true, ...))",
+        m.prefix);
     return OkStatus();
   }
   std::string annotations;
   if (set) {
     std::string why = JsonError(m.content);
     if (!why.empty()) {
-      SLUICE_LOG_WARN("ignoring transaction annotations of xid {} (prefix '{}'): content is not "
-                      "valid JSON: {}",
-                      txn_->xid, m.prefix, why);
+      SLUICE_LOG_WARN(
+          "ignoring transaction annotations of xid {} (prefix '{}'): content is not "
+          "valid JSON: {}",
+          txn_->xid, m.prefix, why);
       return OkStatus();
     }
     annotations = std::move(m.content);

@@ -38,22 +38,24 @@ void CheckTable(pg_conn* conn, const std::string& table, const std::optional<Pub
                     "reading the replica identity of " + table);
   if (!rows.ok()) return f.Fail(rows.error());
   if (rows->empty()) {
-    return f.Fail(Error(ErrorCode::kNotFound,
-                        fmt::format("table {} does not exist in database '{}'", table,
-                                    db.database)));
+    return f.Fail(
+        Error(ErrorCode::kNotFound,
+              fmt::format("table {} does not exist in database '{}'", table, db.database)));
   }
   const std::string ident = (*rows)[0][0].value_or("d");
   const bool has_pk = (*rows)[0][1].value_or("f") == "t";
   if (ident == "n") {
-    f.Warn(fmt::format("table {} has REPLICA IDENTITY NOTHING: its updates and deletes carry no "
-                       "old values and no key; run ALTER TABLE {} REPLICA IDENTITY FULL (or "
-                       "DEFAULT with a primary key)",
-                       table, table));
+    f.Warn(
+        fmt::format("table {} has REPLICA IDENTITY NOTHING: its updates and deletes carry no "
+                    "old values and no key; run ALTER TABLE {} REPLICA IDENTITY FULL (or "
+                    "DEFAULT with a primary key)",
+                    table, table));
   } else if (ident == "d" && !has_pk) {
-    f.Warn(fmt::format("table {} has no primary key and REPLICA IDENTITY DEFAULT: Postgres "
-                       "refuses UPDATE and DELETE on it while it is published, and its "
-                       "messages have no key; add a primary key or set REPLICA IDENTITY FULL",
-                       table));
+    f.Warn(
+        fmt::format("table {} has no primary key and REPLICA IDENTITY DEFAULT: Postgres "
+                    "refuses UPDATE and DELETE on it while it is published, and its "
+                    "messages have no key; add a primary key or set REPLICA IDENTITY FULL",
+                    table));
   } else {
     const char* label = ident == "f" ? "FULL" : ident == "i" ? "USING INDEX" : "DEFAULT";
     f.Ok(fmt::format("table {}: REPLICA IDENTITY {}{}", table, label,
@@ -68,9 +70,10 @@ void CheckTable(pg_conn* conn, const std::string& table, const std::optional<Pub
                         "reading publication tables");
     if (!in_pub.ok()) return f.Fail(in_pub.error());
     if (in_pub->empty()) {
-      f.Warn(fmt::format("table {} is not in publication '{}': its changes will not be "
-                         "streamed (ALTER PUBLICATION {} ADD TABLE {})",
-                         table, db.publication_name, db.publication_name, table));
+      f.Warn(
+          fmt::format("table {} is not in publication '{}': its changes will not be "
+                      "streamed (ALTER PUBLICATION {} ADD TABLE {})",
+                      table, db.publication_name, db.publication_name, table));
     }
   }
 }
@@ -94,8 +97,8 @@ Status CheckDatabase(const config::DatabaseSettings& db, const std::vector<std::
     f.Fail(conn.error());
     return f.Result();
   }
-  f.Ok(fmt::format("connected to {} database '{}' as '{}'", Endpoint(db), db.database,
-                   db.username));
+  f.Ok(
+      fmt::format("connected to {} database '{}' as '{}'", Endpoint(db), db.database, db.username));
   pg_conn* c = conn->get();
 
   if (Status st = CheckWalLevel(c); st.ok()) {
@@ -126,12 +129,13 @@ Status CheckDatabase(const config::DatabaseSettings& db, const std::vector<std::
   } else if (Status st = ValidateSlot(**slot, db); !st.ok()) {
     f.Fail(st.error());
   } else if ((*slot)->active_pid) {
-    f.Warn(fmt::format("replication slot '{}' exists but is in use by process {} (another "
-                       "sluice?)",
-                       db.slot_name, *(*slot)->active_pid));
+    f.Warn(
+        fmt::format("replication slot '{}' exists but is in use by process {} (another "
+                    "sluice?)",
+                    db.slot_name, *(*slot)->active_pid));
   } else {
-    f.Ok(fmt::format("replication slot '{}' exists (pgoutput, confirmed flush {})",
-                     db.slot_name, (*slot)->confirmed_flush_lsn));
+    f.Ok(fmt::format("replication slot '{}' exists (pgoutput, confirmed flush {})", db.slot_name,
+                     (*slot)->confirmed_flush_lsn));
   }
 
   auto pub = FindPublication(c, db);

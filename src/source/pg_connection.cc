@@ -83,8 +83,7 @@ Result<PgConn> Connect(const config::DatabaseSettings& db, ConnectionKind kind) 
       return Error(code, fmt::format("cannot connect to {}: {}", where, why));
     case ErrorCode::kUnavailable:
       return Error(code, fmt::format("{} cannot accept the connection now: {}", where, why));
-    default:
-      return Error(code, fmt::format("{} refused the connection: {}", where, why));
+    default: return Error(code, fmt::format("{} refused the connection: {}", where, why));
   }
 }
 
@@ -147,11 +146,11 @@ Status CheckWalLevel(pg_conn* conn) {
 }
 
 Status CheckReplicationPrivilege(pg_conn* conn, const config::DatabaseSettings& db) {
-  SLUICE_ASSIGN_OR_RETURN(
-      auto rows, Query(conn,
-                       "SELECT rolreplication OR rolsuper, current_user FROM pg_roles "
-                       "WHERE rolname = current_user",
-                       "reading the role's REPLICATION privilege"));
+  SLUICE_ASSIGN_OR_RETURN(auto rows,
+                          Query(conn,
+                                "SELECT rolreplication OR rolsuper, current_user FROM pg_roles "
+                                "WHERE rolname = current_user",
+                                "reading the role's REPLICATION privilege"));
   if (!rows.empty() && rows[0][0] && *rows[0][0] == "t") return OkStatus();
   const std::string user = !rows.empty() && rows[0][1] ? *rows[0][1] : db.username;
   return Error(ErrorCode::kAuth,
@@ -162,12 +161,11 @@ Status CheckReplicationPrivilege(pg_conn* conn, const config::DatabaseSettings& 
 
 Result<std::optional<SlotInfo>> FindSlot(pg_conn* conn, const config::DatabaseSettings& db) {
   SLUICE_ASSIGN_OR_RETURN(
-      auto rows,
-      Query(conn,
-            "SELECT plugin, slot_type, database, active_pid, confirmed_flush_lsn "
-            "FROM pg_replication_slots WHERE slot_name = " +
-                QuoteLiteral(conn, db.slot_name),
-            "looking up replication slot '" + db.slot_name + "'"));
+      auto rows, Query(conn,
+                       "SELECT plugin, slot_type, database, active_pid, confirmed_flush_lsn "
+                       "FROM pg_replication_slots WHERE slot_name = " +
+                           QuoteLiteral(conn, db.slot_name),
+                       "looking up replication slot '" + db.slot_name + "'"));
   if (rows.empty()) return std::optional<SlotInfo>();
   SlotInfo s;
   const Row& r = rows[0];
@@ -202,11 +200,11 @@ Status ValidateSlot(const SlotInfo& slot, const config::DatabaseSettings& db) {
 
 Result<std::optional<PublicationInfo>> FindPublication(pg_conn* conn,
                                                        const config::DatabaseSettings& db) {
-  SLUICE_ASSIGN_OR_RETURN(
-      auto rows, Query(conn,
-                       "SELECT puballtables FROM pg_publication WHERE pubname = " +
-                           QuoteLiteral(conn, db.publication_name),
-                       "looking up publication '" + db.publication_name + "'"));
+  SLUICE_ASSIGN_OR_RETURN(auto rows,
+                          Query(conn,
+                                "SELECT puballtables FROM pg_publication WHERE pubname = " +
+                                    QuoteLiteral(conn, db.publication_name),
+                                "looking up publication '" + db.publication_name + "'"));
   if (rows.empty()) return std::optional<PublicationInfo>();
   PublicationInfo p;
   p.all_tables = rows[0][0] && *rows[0][0] == "t";
@@ -217,17 +215,16 @@ Status EnsurePublication(pg_conn* conn, const config::DatabaseSettings& db) {
   SLUICE_ASSIGN_OR_RETURN(auto pub, FindPublication(conn, db));
   if (pub) return OkStatus();
   if (!db.publication_create_if_not_exists) {
-    return Error(ErrorCode::kNotFound,
-                 fmt::format("publication '{}' does not exist in database '{}': create it "
-                             "(CREATE PUBLICATION {} FOR ALL TABLES) or set "
-                             "publication.create_if_not_exists: true",
-                             db.publication_name, db.database,
-                             QuoteIdentifier(conn, db.publication_name)));
+    return Error(
+        ErrorCode::kNotFound,
+        fmt::format("publication '{}' does not exist in database '{}': create it "
+                    "(CREATE PUBLICATION {} FOR ALL TABLES) or set "
+                    "publication.create_if_not_exists: true",
+                    db.publication_name, db.database, QuoteIdentifier(conn, db.publication_name)));
   }
-  SLUICE_RETURN_IF_ERROR(Query(conn,
-                               "CREATE PUBLICATION " +
-                                   QuoteIdentifier(conn, db.publication_name) + " FOR ALL TABLES",
-                               "creating publication '" + db.publication_name + "'"));
+  SLUICE_RETURN_IF_ERROR(Query(
+      conn, "CREATE PUBLICATION " + QuoteIdentifier(conn, db.publication_name) + " FOR ALL TABLES",
+      "creating publication '" + db.publication_name + "'"));
   return OkStatus();
 }
 

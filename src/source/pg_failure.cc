@@ -101,15 +101,12 @@ Recovery RecoveryFor(ErrorCode code, SessionHistory history, FirstConnect first_
   const bool has_streamed = history == SessionHistory::kHasStreamed;
   switch (code) {
     case ErrorCode::kUnavailable:
-    case ErrorCode::kTimeout:
-      return Recovery::kRetry;
+    case ErrorCode::kTimeout: return Recovery::kRetry;
     case ErrorCode::kNetwork:
       return has_streamed || first_connect == FirstConnect::kRetry ? Recovery::kRetry
                                                                    : Recovery::kFail;
-    case ErrorCode::kPostgres:
-      return has_streamed ? Recovery::kRetry : Recovery::kFail;
-    default:
-      return Recovery::kFail;
+    case ErrorCode::kPostgres: return has_streamed ? Recovery::kRetry : Recovery::kFail;
+    default: return Recovery::kFail;
   }
 }
 

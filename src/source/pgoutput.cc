@@ -12,8 +12,8 @@ namespace {
 // format strings on the success path.
 class Field {
  public:
-  Field(const char* name) : prefix_(name) {}        // NOLINT: implicit by design
-  Field(std::string_view name) : prefix_(name) {}   // NOLINT
+  Field(const char* name) : prefix_(name) {}         // NOLINT: implicit by design
+  Field(std::string_view name) : prefix_(name) {}    // NOLINT
   Field(const std::string& name) : prefix_(name) {}  // NOLINT
   Field(std::string_view tuple, int column, const char* part)
       : prefix_(tuple), column_(column), part_(part) {}
@@ -43,9 +43,7 @@ class Reader {
   size_t offset() const { return pos_; }
   size_t remaining() const { return data_.size() - pos_; }
 
-  Error Fail(const Field& field, std::string_view what) const {
-    return FailAt(pos_, field, what);
-  }
+  Error Fail(const Field& field, std::string_view what) const { return FailAt(pos_, field, what); }
   Error FailAt(size_t at, const Field& field, std::string_view what) const {
     return Error(ErrorCode::kProtocol,
                  fmt::format("pgoutput {} ('{}') message: {} at offset {}: {}",
@@ -108,8 +106,8 @@ class Reader {
  private:
   uint32_t Byte(size_t i) const { return static_cast<uint8_t>(data_[pos_ + i]); }
   Error Truncated(const Field& field, size_t need) const {
-    return Fail(field, fmt::format("message truncated: need {} byte(s), {} remain", need,
-                                   remaining()));
+    return Fail(field,
+                fmt::format("message truncated: need {} byte(s), {} remain", need, remaining()));
   }
   std::string PrintableType() const {
     if (type_ >= 0x20 && type_ < 0x7f) return std::string(1, type_);
@@ -134,11 +132,9 @@ Result<model::Tuple> ReadTuple(Reader& r, std::string_view field) {
       SLUICE_ASSIGN_OR_RETURN(uint8_t kind, probe.U8(Field(field, i, "kind")));
       switch (kind) {
         case 'n':
-        case 'u':
-          break;
+        case 'u': break;
         case 't': {
-          SLUICE_ASSIGN_OR_RETURN(uint32_t len,
-                                  probe.U32(Field(field, i, "length")));
+          SLUICE_ASSIGN_OR_RETURN(uint32_t len, probe.U32(Field(field, i, "length")));
           if (len > 0x7fffffffu) {
             return probe.FailAt(at, Field(field, i, nullptr),
                                 fmt::format("negative value length {}", static_cast<int32_t>(len)));
@@ -379,13 +375,21 @@ Result<Message> Decode(std::string_view payload) {
     case 'D': return DecodeDelete(r);
     case 'T': return DecodeTruncate(r);
     case 'M': return DecodeLogicalMessage(r);
-    case 'S': case 'E': case 'c': case 'A': case 'b': case 'P': case 'K': case 'r': case 'p':
+    case 'S':
+    case 'E':
+    case 'c':
+    case 'A':
+    case 'b':
+    case 'P':
+    case 'K':
+    case 'r':
+    case 'p':
       return r.FailAt(0, "type",
                       "message type is not part of protocol version 1 as sluice requests it "
                       "(streaming and two-phase are not enabled)");
     default:
-      return r.FailAt(0, "type", fmt::format("unknown message type byte 0x{:02x}",
-                                             static_cast<uint8_t>(type)));
+      return r.FailAt(
+          0, "type", fmt::format("unknown message type byte 0x{:02x}", static_cast<uint8_t>(type)));
   }
 }
 

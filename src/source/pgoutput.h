@@ -40,15 +40,15 @@ constexpr int64_t UnixToPostgresMicros(int64_t unix_micros) {
 }
 
 struct BeginMessage {
-  Lsn final_lsn;  // LSN of the transaction's commit record
+  Lsn final_lsn;               // LSN of the transaction's commit record
   int64_t commit_time_us = 0;  // Unix microseconds
   uint32_t xid = 0;
 };
 
 struct CommitMessage {
-  uint8_t flags = 0;  // unused by the protocol, always 0
-  Lsn commit_lsn;     // LSN of the commit record (== Begin's final_lsn)
-  Lsn end_lsn;        // LSN just past the commit record
+  uint8_t flags = 0;           // unused by the protocol, always 0
+  Lsn commit_lsn;              // LSN of the commit record (== Begin's final_lsn)
+  Lsn end_lsn;                 // LSN just past the commit record
   int64_t commit_time_us = 0;  // Unix microseconds
 };
 
@@ -111,9 +111,9 @@ struct LogicalMessage {
   std::string content;  // arbitrary bytes
 };
 
-using Message = std::variant<BeginMessage, CommitMessage, OriginMessage, RelationMessage,
-                             TypeMessage, InsertMessage, UpdateMessage, DeleteMessage,
-                             TruncateMessage, LogicalMessage>;
+using Message =
+    std::variant<BeginMessage, CommitMessage, OriginMessage, RelationMessage, TypeMessage,
+                 InsertMessage, UpdateMessage, DeleteMessage, TruncateMessage, LogicalMessage>;
 
 // Decodes one pgoutput message. `payload` starts with the message type byte.
 Result<Message> Decode(std::string_view payload);

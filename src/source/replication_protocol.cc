@@ -35,8 +35,7 @@ Result<CopyMessage> ParseCopyData(std::string_view bytes) {
       XLogData x;
       x.wal_start = Lsn(ReadU64(bytes, 1));
       x.wal_end = Lsn(ReadU64(bytes, 9));
-      x.send_time_us =
-          pgoutput::PostgresToUnixMicros(static_cast<int64_t>(ReadU64(bytes, 17)));
+      x.send_time_us = pgoutput::PostgresToUnixMicros(static_cast<int64_t>(ReadU64(bytes, 17)));
       x.payload = bytes.substr(kHeader);
       return CopyMessage(x);
     }

@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i + 1 < line.size(); i += 2) {
         bytes.push_back(static_cast<char>(std::stoi(line.substr(i, 2), nullptr, 16)));
       }
-      std::ofstream(fs::path(argv[2]) / (name + "_" + std::to_string(index++)),
-                    std::ios::binary) << bytes;
+      std::ofstream(fs::path(argv[2]) / (name + "_" + std::to_string(index++)), std::ios::binary)
+          << bytes;
       if (!sequence.empty()) sequence += "\n--\n";
       sequence += bytes;
     }

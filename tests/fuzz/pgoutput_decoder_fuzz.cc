@@ -2,11 +2,11 @@
 // assembler. The input is split into messages at each "\n--\n" separator so the
 // fuzzer can build sequences (Relation, Begin, Insert, ...) that reach the
 // assembler's state machine; each part is also parsed as replication CopyData.
+#include <spdlog/spdlog.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "source/change_assembler.h"
 #include "source/replication_protocol.h"

@@ -31,15 +31,16 @@ class FakeKinesis final : public sluice::kinesis::KinesisClient {
  public:
   explicit FakeKinesis(Script script) : script_(std::move(script)) {}
 
-  sluice::Result<sluice::kinesis::StreamSummary> DescribeStream(const sluice::config::StreamArn&) override {
+  sluice::Result<sluice::kinesis::StreamSummary> DescribeStream(
+      const sluice::config::StreamArn&) override {
     sluice::kinesis::StreamSummary s;
     s.status = "ACTIVE";
     s.max_record_bytes = 1024 * 1024;
     return s;
   }
 
-  sluice::kinesis::PutRecordsResult PutRecords(const sluice::config::StreamArn&, const std::string& body,
-                                       size_t count) override {
+  sluice::kinesis::PutRecordsResult PutRecords(const sluice::config::StreamArn&,
+                                               const std::string& body, size_t count) override {
     rapidjson::Document doc;
     doc.Parse(body.c_str());
     EXPECT_FALSE(doc.HasParseError());
@@ -89,6 +90,5 @@ class FakeKinesis final : public sluice::kinesis::KinesisClient {
   std::map<int64_t, int> attempts_;
   std::map<int64_t, int> delivered_count_;
 };
-
 
 }  // namespace sluice::testing_support

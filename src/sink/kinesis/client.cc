@@ -71,16 +71,11 @@ ErrorCode ErrorCodeFor(RequestFailure failure, std::string_view aws_code) {
   if (aws_code == "ResourceNotFoundException") return ErrorCode::kNotFound;
   if (aws_code == "AccessDeniedException") return ErrorCode::kAuth;
   switch (failure) {
-    case RequestFailure::kCredentials:
-      return ErrorCode::kAuth;
-    case RequestFailure::kThrottled:
-      return ErrorCode::kUnavailable;
-    case RequestFailure::kBadResponse:
-      return ErrorCode::kProtocol;
-    case RequestFailure::kNetwork:
-      return ErrorCode::kNetwork;
-    default:
-      return ErrorCode::kAws;
+    case RequestFailure::kCredentials: return ErrorCode::kAuth;
+    case RequestFailure::kThrottled: return ErrorCode::kUnavailable;
+    case RequestFailure::kBadResponse: return ErrorCode::kProtocol;
+    case RequestFailure::kNetwork: return ErrorCode::kNetwork;
+    default: return ErrorCode::kAws;
   }
 }
 

@@ -1,6 +1,7 @@
 // Kinesis Data Streams service limits, each from the AWS documentation
-// ("Quotas and limits", https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html,
-// and the PutRecords API reference).
+// ("Quotas and limits",
+// https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html, and the PutRecords
+// API reference).
 #pragma once
 
 #include <cstddef>

@@ -110,20 +110,13 @@ Result<int> ReadInt(const Value& object, const char* name, const char* what, int
 
 const char* RequestFailureName(RequestFailure failure) {
   switch (failure) {
-    case RequestFailure::kNone:
-      return "none";
-    case RequestFailure::kNetwork:
-      return "network";
-    case RequestFailure::kThrottled:
-      return "throttled";
-    case RequestFailure::kServer:
-      return "server";
-    case RequestFailure::kCredentials:
-      return "credentials";
-    case RequestFailure::kClient:
-      return "client";
-    case RequestFailure::kBadResponse:
-      return "bad_response";
+    case RequestFailure::kNone: return "none";
+    case RequestFailure::kNetwork: return "network";
+    case RequestFailure::kThrottled: return "throttled";
+    case RequestFailure::kServer: return "server";
+    case RequestFailure::kCredentials: return "credentials";
+    case RequestFailure::kClient: return "client";
+    case RequestFailure::kBadResponse: return "bad_response";
   }
   return "unknown";
 }

@@ -10,8 +10,8 @@
 namespace sluice::app {
 namespace {
 
-using testing_support::FakeKinesis;
 using std::chrono::milliseconds;
+using testing_support::FakeKinesis;
 
 std::shared_ptr<const model::Relation> Table(uint32_t oid, const std::string& name,
                                              bool with_key = true) {
@@ -29,8 +29,8 @@ config::SinkSettings Sink() {
   s.name = "s";
   s.database = "app";
   std::string why;
-  s.destination.stream = *config::StreamArn::Parse(
-      "arn:aws:kinesis:us-east-1:123456789012:stream/t", &why);
+  s.destination.stream =
+      *config::StreamArn::Parse("arn:aws:kinesis:us-east-1:123456789012:stream/t", &why);
   return s;
 }
 

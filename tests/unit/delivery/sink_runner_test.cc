@@ -33,8 +33,8 @@ class SinkRunnerTest : public ::testing::Test {
     relation_ = rel;
     std::string why;
     options_.sink_name = "test-sink";
-    options_.stream = *config::StreamArn::Parse(
-        "arn:aws:kinesis:us-east-1:123456789012:stream/test", &why);
+    options_.stream =
+        *config::StreamArn::Parse("arn:aws:kinesis:us-east-1:123456789012:stream/test", &why);
     options_.batch_size = 10;
     options_.max_in_flight = 3;
     options_.retry.initial = milliseconds(1);
@@ -44,8 +44,7 @@ class SinkRunnerTest : public ::testing::Test {
   }
 
   // One transaction holding `keys.size()` inserts; commit_idx i for keys[i].
-  void EnqueueTransaction(SinkRunner& runner, const std::vector<std::string>& keys,
-                          uint64_t lsn) {
+  void EnqueueTransaction(SinkRunner& runner, const std::vector<std::string>& keys, uint64_t lsn) {
     auto txn = std::make_shared<model::TransactionInfo>();
     txn->commit_lsn = Lsn(lsn);
     auto ticket = acks_.Begin(txn->commit_lsn);
@@ -81,8 +80,7 @@ double HalfJitter() { return 0.5; }
 
 TEST_F(SinkRunnerTest, PartialFailureResendsOnlyTheFailedEntries) {
   FakeKinesis fake([](const PutEntry& e, int attempt) {
-    return (e.commit_idx % 4 == 1 && attempt == 1) ? "ProvisionedThroughputExceededException"
-                                                   : "";
+    return (e.commit_idx % 4 == 1 && attempt == 1) ? "ProvisionedThroughputExceededException" : "";
   });
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
   runner.Start();

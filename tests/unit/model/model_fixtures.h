@@ -32,15 +32,9 @@ inline Tuple MakeTuple(const std::vector<V>& values) {
   Tuple t;
   for (const V& v : values) {
     switch (v.kind) {
-      case ValueKind::kNull:
-        t.AddNull();
-        break;
-      case ValueKind::kUnchangedToast:
-        t.AddUnchangedToast();
-        break;
-      case ValueKind::kText:
-        t.AddText(v.text);
-        break;
+      case ValueKind::kNull: t.AddNull(); break;
+      case ValueKind::kUnchangedToast: t.AddUnchangedToast(); break;
+      case ValueKind::kText: t.AddText(v.text); break;
     }
   }
   return t;

@@ -29,8 +29,7 @@ class RecordingHandler : public ChangeHandler {
   }
   void OnChange(model::Change change) override {
     events.push_back(std::string(model::ActionName(change.action)) + " " +
-                     change.relation->QualifiedName() + " #" +
-                     std::to_string(change.commit_idx));
+                     change.relation->QualifiedName() + " #" + std::to_string(change.commit_idx));
     changes.push_back(std::move(change));
   }
   void OnCommit(Lsn commit_lsn, Lsn end_lsn) override {
@@ -123,17 +122,17 @@ TEST(ChangeAssembler, AnnotationsApplyToFollowingChangesOfTheTransaction) {
   RecordingHandler h;
   ChangeAssembler a(h);
   ProcessAll(a, LoadGolden("annotations"));
-  EXPECT_EQ(h.events, (std::vector<std::string>{
-                          "begin", "insert public.golden_notes #0",
-                          "insert public.golden_notes #1", "update public.golden_notes #2",
-                          "commit", "begin", "insert public.golden_notes #0", "commit"}));
+  EXPECT_EQ(h.events, (std::vector<std::string>{"begin", "insert public.golden_notes #0",
+                                                "insert public.golden_notes #1",
+                                                "update public.golden_notes #2", "commit", "begin",
+                                                "insert public.golden_notes #0", "commit"}));
   const std::string json = R"({"username": "paul", "request_id": 42})";
   EXPECT_EQ(h.changes[0].txn->annotations, "");
   EXPECT_EQ(h.changes[1].txn->annotations, json);
   EXPECT_EQ(h.changes[2].txn->annotations, json);  // other prefixes leave it alone
   EXPECT_EQ(h.changes[1].txn->commit_lsn, h.changes[0].txn->commit_lsn);
   EXPECT_EQ(h.changes[1].txn->xid, 727u);
-  EXPECT_EQ(h.begins[0]->annotations, "");  // the shared info is replaced, not mutated
+  EXPECT_EQ(h.begins[0]->annotations, "");       // the shared info is replaced, not mutated
   EXPECT_EQ(h.changes[3].txn->annotations, "");  // next transaction starts clean
 }
 
@@ -376,8 +375,7 @@ TEST(ChangeAssembler, NonTransactionalAnnotationIsIgnored) {
   RecordingHandler h;
   ChangeAssembler a(h);
   ASSERT_TRUE(a.Process(Relation(1, 1)).ok());
-  ASSERT_TRUE(
-      a.Process(Annotate("sluice:transaction_annotations.set", R"({"a":1})", false)).ok());
+  ASSERT_TRUE(a.Process(Annotate("sluice:transaction_annotations.set", R"({"a":1})", false)).ok());
   ASSERT_TRUE(a.Process(Begin(100)).ok());
   ASSERT_TRUE(a.Process(Insert(1, 1)).ok());
   EXPECT_EQ(h.changes[0].txn->annotations, "");
@@ -408,8 +406,8 @@ TEST(ChangeAssemblerPrimaryKey, DefaultIdentityCompositeKeyLookupFailureIsRetrya
   FakePrimaryKeys keys;
   keys.fail = true;
   ChangeAssembler a(h, &keys);
-  Status st = a.Process(
-      RelationWith(1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}));
+  Status st =
+      a.Process(RelationWith(1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}));
   // Falling back to the flags' column order would change the partition key
   // string between sessions: the session ends instead.
   ASSERT_FALSE(st.ok());
@@ -425,9 +423,9 @@ TEST(ChangeAssemblerPrimaryKey, DefaultIdentityCompositeKeyFollowsPrimaryKeyOrde
   FakePrimaryKeys keys;
   keys.columns = {"d", "b"};  // PRIMARY KEY (d, b), declared after b
   ChangeAssembler a(h, &keys);
-  ASSERT_TRUE(a.Process(RelationWith(
-                            1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
-                  .ok());
+  ASSERT_TRUE(
+      a.Process(RelationWith(1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
+          .ok());
   EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{3, 1}));
 }
 
@@ -436,9 +434,9 @@ TEST(ChangeAssemblerPrimaryKey, DefaultIdentityIgnoresLookupThatDisagreesWithFla
   FakePrimaryKeys keys;
   keys.columns = {"a", "b"};  // a is not flagged: catalog newer than the stream
   ChangeAssembler a(h, &keys);
-  ASSERT_TRUE(a.Process(RelationWith(
-                            1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
-                  .ok());
+  ASSERT_TRUE(
+      a.Process(RelationWith(1, "t", 'd', {{"a", false}, {"b", true}, {"c", false}, {"d", true}}))
+          .ok());
   EXPECT_EQ(a.FindRelation(1)->primary_key, (std::vector<int>{1, 3}));
 }
 

@@ -348,8 +348,7 @@ TEST(PgoutputDecoder, DeleteWithoutOldTupleIsAnError) {
 }
 
 TEST(PgoutputDecoder, UnknownReplicaIdentityIsAnError) {
-  std::string err =
-      DecodeError(Bytes().Char('R').U32(1).Str("public").Str("t").Char('z').U16(0));
+  std::string err = DecodeError(Bytes().Char('R').U32(1).Str("public").Str("t").Char('z').U16(0));
   EXPECT_NE(err.find("unknown replica identity byte 0x7a"), std::string::npos) << err;
   EXPECT_NE(err.find("offset 14"), std::string::npos) << err;
 }
@@ -361,8 +360,7 @@ TEST(PgoutputDecoder, StringWithoutTerminatorIsAnError) {
 }
 
 TEST(PgoutputDecoder, RelationColumnCountBeyondMessageIsAnError) {
-  std::string err =
-      DecodeError(Bytes().Char('R').U32(1).Str("s").Str("t").Char('d').U16(65535));
+  std::string err = DecodeError(Bytes().Char('R').U32(1).Str("s").Str("t").Char('d').U16(65535));
   EXPECT_NE(err.find("column 0 flags"), std::string::npos) << err;
 }
 

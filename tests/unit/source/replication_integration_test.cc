@@ -272,10 +272,10 @@ TEST_F(ReplicationIntegration, RelationsCarryPrimaryKeyWhateverTheReplicaIdentit
        "INSERT INTO it_nothing_pk VALUES ('y', 2); "
        "INSERT INTO it_default_pk VALUES ('z', 3)");
   ASSERT_TRUE(Eventually([&] { return h.Events().size() >= 5; }));
-  EXPECT_EQ(h.Events(), (std::vector<std::string>{
-                            "insert it_full_pk 1,new,10", "update it_full_pk 1,paid,10",
-                            "insert it_full_nopk 1,x", "insert it_nothing_pk y,2",
-                            "insert it_default_pk z,3"}));
+  EXPECT_EQ(h.Events(),
+            (std::vector<std::string>{"insert it_full_pk 1,new,10", "update it_full_pk 1,paid,10",
+                                      "insert it_full_nopk 1,x", "insert it_nothing_pk y,2",
+                                      "insert it_default_pk z,3"}));
 
   auto full = h.RelationOf("it_full_pk");
   ASSERT_NE(full, nullptr);
@@ -600,7 +600,7 @@ TEST_F(ReplicationIntegration, CheckDatabaseReportsErrors) {
   EXPECT_EQ(down.error().code(), ErrorCode::kNetwork);
   ASSERT_EQ(unreachable.size(), 1u);
   EXPECT_NE(unreachable[0].find("error: cannot connect to Postgres at 127.0.0.1:" +
-                                 std::to_string(kUnreachablePort)),
+                                std::to_string(kUnreachablePort)),
             std::string::npos)
       << unreachable[0];
 }

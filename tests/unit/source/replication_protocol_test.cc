@@ -61,8 +61,7 @@ TEST(ReplicationProtocol, UnknownCopyDataTypeIsAnError) {
 TEST(ReplicationProtocol, StandbyStatusUpdateLayout) {
   std::string got = StandbyStatusUpdate(Lsn(0x0102030405060708), Lsn(0x10), Lsn(0x20),
                                         kPgEpoch + 0x99, /*reply_requested=*/false);
-  std::string want =
-      Bytes().Char('r').U64(0x0102030405060708).U64(0x10).U64(0x20).U64(0x99).U8(0);
+  std::string want = Bytes().Char('r').U64(0x0102030405060708).U64(0x10).U64(0x20).U64(0x99).U8(0);
   EXPECT_EQ(got, want);
   EXPECT_EQ(got.size(), 34u);
 }
