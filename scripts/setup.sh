@@ -32,7 +32,7 @@ readonly apt_packages=(
   libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   rapidjson-dev nlohmann-json3-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   awscli curl ca-certificates iproute2 procps util-linux
 )
 

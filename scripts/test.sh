@@ -8,7 +8,7 @@
 # runs even if an earlier test stage failed; the exit status is non-zero if
 # any failed. Environment knobs:
 #   SLUICE_TEST_JOBS     parallel build/test jobs (default: nproc)
-#   SLUICE_TEST_SKIP     space-separated stages to skip: setup unit integration compat e2e fuzz
+#   SLUICE_TEST_SKIP     space-separated stages to skip: setup format unit integration compat e2e fuzz
 #   SLUICE_TEST_BENCH=0  skip building the benchmarks (built by default so they keep compiling)
 #   SLUICE_BUILD_DIR / SLUICE_FUZZ_BUILD_DIR   build directories (build, build-fuzz)
 set -euo pipefail
@@ -48,6 +48,15 @@ run_ctest() {
     failed+=("$name")
   fi
 }
+
+if ! skipped format; then
+  stage "format (clang-format --dry-run on src/ tests/ bench/)"
+  if ! find src tests bench \( -name '*.cc' -o -name '*.h' \) -print0 |
+       xargs -0 clang-format --dry-run --Werror; then
+    echo "run: clang-format -i on the files above" >&2
+    failed+=(format)
+  fi
+fi
 
 run_ctest unit '^unit$' error -j "$jobs"
 run_ctest integration '^integration$' ignore
