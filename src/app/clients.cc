@@ -5,15 +5,30 @@
 
 namespace sluice::app {
 
-Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,
-                                                               const Clock& clock) {
-  const auto& d = sink.destination;
-  if (d.use_task_role) {
+Status CheckSinkSupported(const config::SinkSettings& sink) {
+  for (const auto& [key, name] : {std::pair<const char*, const std::string&>{"filter", sink.filter},
+                                  {"transform", sink.transform},
+                                  {"routing", sink.routing}}) {
+    if (!name.empty()) {
+      return Error(ErrorCode::kConfig,
+                   "sink " + sink.name + ": " + key + ": " + name +
+                       ": this build does not run functions in sinks yet; remove it (or set "
+                       "none) to run the sink without it");
+    }
+  }
+  if (sink.destination.use_task_role) {
     return Error(ErrorCode::kConfig,
                  "sink " + sink.name +
                      ": destination.use_task_role: the AWS credential chain is not available in "
                      "this build yet; give access_key_id and secret_access_key");
   }
+  return OkStatus();
+}
+
+Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,
+                                                               const Clock& clock) {
+  SLUICE_RETURN_IF_ERROR(CheckSinkSupported(sink));
+  const auto& d = sink.destination;
   aws::Credentials creds;
   creds.access_key_id = d.access_key_id;
   creds.secret_access_key = d.secret_access_key;

@@ -11,6 +11,11 @@
 
 namespace sluice::app {
 
+// Refuses what a sink asks for that this build cannot do yet, rather than
+// silently running without it: functions (filter/transform/routing) and the
+// AWS credential chain (use_task_role).
+Status CheckSinkSupported(const config::SinkSettings& sink);
+
 Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,
                                                                const Clock& clock);
 
