@@ -663,6 +663,9 @@ Result<const Compiled*> FunctionRuntime::Impl::Find(const std::string& name,
 
 Status FunctionRuntime::Impl::Call(CallCtx* ctx) {
   if (L == nullptr) SLUICE_RETURN_IF_ERROR(Build());
+  // Copied: a memory error rebuilds the state and its function table, which
+  // frees *ctx->fn.
+  const std::string label = ctx->fn->label;
   lua_settop(L, 0);
   lua_pushcfunction(L, CallTrampoline);
   lua_pushlightuserdata(L, ctx);
@@ -689,7 +692,7 @@ Status FunctionRuntime::Impl::Call(CallCtx* ctx) {
     if (!st.ok()) Close();
   }
   if (msg.empty()) return OkStatus();
-  return Error(ErrorCode::kInvalidArgument, ctx->fn->label + ": " + msg);
+  return Error(ErrorCode::kInvalidArgument, label + ": " + msg);
 }
 
 FunctionRuntime::FunctionRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
