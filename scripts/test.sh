@@ -3,14 +3,15 @@
 #
 #   scripts/test.sh
 #
-# Stages: setup -> build (build/, Ninja) -> ctest labels unit, integration,
-# compat, e2e -> fuzz smoke (clang, build-fuzz/, ctest -L fuzz). Every stage
+# Stages: setup -> build (build/, Ninja) -> clang-format check -> ctest labels unit, integration,
+# compat, e2e -> unit tests under ASan+UBSan (build-asan/) -> fuzz smoke (clang, build-fuzz/,
+# ctest -L fuzz). Every stage
 # runs even if an earlier test stage failed; the exit status is non-zero if
 # any failed. Environment knobs:
 #   SLUICE_TEST_JOBS     parallel build/test jobs (default: nproc)
-#   SLUICE_TEST_SKIP     space-separated stages to skip: setup format unit integration compat e2e fuzz
+#   SLUICE_TEST_SKIP     space-separated stages to skip: setup format unit integration compat e2e sanitize fuzz
 #   SLUICE_TEST_BENCH=0  skip building the benchmarks (built by default so they keep compiling)
-#   SLUICE_BUILD_DIR / SLUICE_FUZZ_BUILD_DIR   build directories (build, build-fuzz)
+#   SLUICE_BUILD_DIR / SLUICE_ASAN_BUILD_DIR / SLUICE_FUZZ_BUILD_DIR   build directories
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +21,7 @@ jobs="${SLUICE_TEST_JOBS:-$(nproc)}"
 skip=" ${SLUICE_TEST_SKIP:-} "
 build="${SLUICE_BUILD_DIR:-build}"
 build_fuzz="${SLUICE_FUZZ_BUILD_DIR:-build-fuzz}"
+build_asan="${SLUICE_ASAN_BUILD_DIR:-build-asan}"
 export AWS_EC2_METADATA_DISABLED=true
 
 failed=()
@@ -64,6 +66,23 @@ run_ctest compat '^compat$' ignore
 # End-to-end files each start their own Postgres and emulator on free ports,
 # but share two cores with the emulator: run them one at a time.
 run_ctest e2e '^e2e$' error
+
+if ! skipped sanitize; then
+  # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+  # Leak checking is off: Lua's longjmp past C++ frames on a memory error in
+  # a function leaks a few bytes by design (docs/functions.md).
+  stage "sanitize ($build_asan/, ASan + UBSan, unit tests)"
+  if cmake -S . -B "$build_asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=ON \
+       -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_BENCH=OFF >/dev/null &&
+     ninja -C "$build_asan" -j "$jobs"; then
+    if ! ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+         ctest --test-dir "$build_asan" --output-on-failure --no-tests=error -L '^unit$' -j "$jobs"; then
+      failed+=(sanitize)
+    fi
+  else
+    failed+=(sanitize)
+  fi
+fi
 
 if ! skipped fuzz; then
   stage "fuzz smoke ($build_fuzz/, clang + libFuzzer)"
