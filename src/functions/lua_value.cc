@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/json_text.h"
+
 namespace sluice::functions::internal {
 namespace {
 
@@ -277,68 +279,6 @@ class LuaBuilder {
 
 // ---- Lua → JSON -------------------------------------------------------------
 
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0, n = s.size();
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int extra;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= n) return false;
-    for (int k = 1; k <= extra; ++k) {
-      unsigned char cc = s[i + k];
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
-void AppendJsonString(std::string_view s, std::string* out) {
-  static const char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
-
 class Encoder {
  public:
   Encoder(lua_State* L, std::string* out, std::string* error) : L_(L), out_(out), error_(error) {
@@ -369,7 +309,7 @@ class Encoder {
       case LUA_TSTRING: {
         size_t len = 0;
         const char* s = lua_tolstring(L_, index, &len);
-        if (!ValidUtf8({s, len})) return Fail("string is not valid UTF-8");
+        if (!IsValidUtf8({s, len})) return Fail("string is not valid UTF-8");
         AppendJsonString({s, len}, out_);
         return true;
       }
@@ -484,7 +424,7 @@ class Encoder {
         key = std::to_string(lua_tointeger(L_, -2));
       }
       path_.append(".").append(key);
-      if (!ValidUtf8(key)) return Fail("key is not valid UTF-8");
+      if (!IsValidUtf8(key)) return Fail("key is not valid UTF-8");
       AppendJsonString(key, out_);
       out_->push_back(':');
       if (!Value(lua_gettop(L_), depth + 1)) return false;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "aws/sigv4.h"
+#include "base/json_text.h"
 #include "sink/kinesis/put_records.h"
 #include "sink/kinesis/response.h"
 

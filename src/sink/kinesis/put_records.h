@@ -44,9 +44,4 @@ class PutRecordsBuilder {
   size_t payload_bytes_ = 0;
 };
 
-// Appends `text` to `out` as a JSON string literal (quotes included): '"' and
-// '\\' escaped, control characters as \n, \t, … or \u00XX, invalid UTF-8 as
-// U+FFFD, everything else as is.
-void AppendJsonString(std::string_view text, std::string* out);
-
 }  // namespace sluice::kinesis

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/encoding.h"
+#include "base/json_text.h"
 #include "sink/kinesis/limits.h"
 
 namespace sluice::kinesis {
