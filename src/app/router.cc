@@ -134,15 +134,15 @@ void Router::OnChange(model::Change change) {
   wanted.clear();
   for (size_t i = 0; i < sinks_.size(); ++i) {
     if (!ActionWanted(*sinks_[i].settings, change.action)) continue;
-    if (!PlanCached(i, change.relation).wanted) continue;
-    wanted.push_back(i);
+    const TablePlan& plan = PlanCached(i, change.relation);
+    if (plan.wanted) wanted.push_back({i, &plan});
   }
   const size_t n = wanted.size();
   if (n == 0) return;
   acks_.AddPending(ticket_, static_cast<int64_t>(n));
   for (size_t k = 0; k < n; ++k) {
-    const size_t i = wanted[k];
-    const TablePlan& plan = PlanCached(i, change.relation);
+    const auto [i, plan_ptr] = wanted[k];
+    const TablePlan& plan = *plan_ptr;
     auto message = std::make_unique<delivery::Message>();
     message->id = next_message_id_.fetch_add(1, std::memory_order_relaxed) + 1;
     message->change = (k + 1 == n) ? std::move(change) : change;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/settings.h"
@@ -77,7 +78,9 @@ class Router final : public source::ChangeHandler {
   // Keyed by Relation pointer: a new Relation message makes a new layout.
   std::vector<std::unordered_map<const model::Relation*, TablePlan>> plans_;
   std::vector<std::shared_ptr<const model::Relation>> plan_relations_;  // keeps keys alive
-  std::vector<size_t> wanted_scratch_;
+  // (sink index, its plan) for the change being routed; plans are stable
+  // map nodes until the next reconnect.
+  std::vector<std::pair<size_t, const TablePlan*>> wanted_scratch_;
 };
 
 }  // namespace sluice::app
