@@ -15,7 +15,8 @@ inline constexpr size_t kMaxPutRecordsRequestBytes = 10 * 1024 * 1024;
 // Default maximum record size (data blob + partition key) when the stream
 // does not report MaxRecordSizeInKiB: 1 MiB.
 inline constexpr size_t kDefaultMaxRecordBytes = 1024 * 1024;
-// "Partition keys are Unicode strings with a maximum length limit of 256 characters."
-inline constexpr size_t kMaxPartitionKeyBytes = 256;
+// The partition key limit (256) is model::kMaxPartitionKeyBytes in
+// model/encoder.h: the encoder derives partition keys, and model may not
+// depend on sink/.
 
 }  // namespace sluice::kinesis
