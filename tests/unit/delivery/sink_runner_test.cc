@@ -131,7 +131,7 @@ TEST_F(SinkRunnerTest, RequestFailureRetriesTheWholeBatchWithoutLosingAny) {
   EXPECT_EQ(acks_.Acknowledged(), Lsn(501));
 }
 
-TEST_F(SinkRunnerTest, OversizeRecordIsNeverSentAndHoldsTheSlot) {
+TEST_F(SinkRunnerTest, OversizeRecordIsNeverSentAndFailsEachAttemptLocally) {
   options_.max_record_bytes = 64;  // every encoded message is larger
   FakeKinesis fake([](const PutEntry&, int) { return std::string(); });
   options_.retry.max_retry_count = 2;  // so the test ends: discarded after 3 attempts
