@@ -162,9 +162,7 @@ void Router::OnChange(model::Change change) {
       message->partition_key = model::PartitionKeyForGroup(std::move(*group));
     }
     message->ticket = ticket_;
-    message->memory_bytes = sizeof(delivery::Message) + c.ByteSize() + 2 * message->group.size() +
-                            message->partition_key.size() +
-                            delivery::Dispatcher::kOverheadPerMessage;
+    message->memory_bytes = delivery::Dispatcher::MemoryBytes(*message);
     sinks_[i].runner->Enqueue(std::move(message));
   }
 }

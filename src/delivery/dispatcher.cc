@@ -5,6 +5,30 @@
 
 namespace sluice::delivery {
 
+template <Dispatcher::Links Dispatcher::Group::*L>
+void Dispatcher::GroupList<L>::PushBack(Group* g) {
+  (g->*L).prev = last_;
+  (g->*L).next = nullptr;
+  (last_ != nullptr ? (last_->*L).next : first_) = g;
+  last_ = g;
+}
+
+template <Dispatcher::Links Dispatcher::Group::*L>
+void Dispatcher::GroupList<L>::PushFront(Group* g) {
+  (g->*L).prev = nullptr;
+  (g->*L).next = first_;
+  (first_ != nullptr ? (first_->*L).prev : last_) = g;
+  first_ = g;
+}
+
+template <Dispatcher::Links Dispatcher::Group::*L>
+void Dispatcher::GroupList<L>::Remove(Group* g) {
+  Links& links = g->*L;
+  (links.prev != nullptr ? (links.prev->*L).next : first_) = links.next;
+  (links.next != nullptr ? (links.next->*L).prev : last_) = links.prev;
+  links.prev = links.next = nullptr;
+}
+
 Dispatcher::~Dispatcher() {
   for (auto& [key, group] : groups_) {
     for (Message* m = group.head; m != nullptr;) {
@@ -15,8 +39,15 @@ Dispatcher::~Dispatcher() {
   }
 }
 
-void Dispatcher::Enqueue(std::unique_ptr<Message> message) {
-  Group& group = groups_[message->group];
+void Dispatcher::Enqueue(std::unique_ptr<Message> message, SteadyTime now) {
+  auto [it, created] = groups_.try_emplace(message->group);
+  Group& group = it->second;
+  if (created) {
+    group.stored = message->stored;
+    group.progress = now;
+    if (!group.stored) by_progress_.PushBack(&group);
+  }
+  assert(group.stored == message->stored);
   Message* m = message.release();
   m->next_in_group_ = nullptr;
   if (group.tail != nullptr) {
@@ -28,7 +59,8 @@ void Dispatcher::Enqueue(std::unique_ptr<Message> message) {
   ++size_;
   if (group.state == GroupState::kIdle) {
     group.state = GroupState::kReady;
-    ready_.push_back(&group);
+    ready_.PushBack(&group);
+    ++ready_count_;
   }
 }
 
@@ -38,13 +70,15 @@ std::vector<Message*> Dispatcher::TakeBatch(SteadyTime now, size_t max) {
     Group* group = backoff_.begin()->second;
     backoff_.erase(backoff_.begin());
     group->state = GroupState::kReady;
-    ready_.push_back(group);
+    ready_.PushBack(group);
+    ++ready_count_;
   }
   std::vector<Message*> batch;
-  batch.reserve(std::min(max, ready_.size()));
+  batch.reserve(std::min(max, ready_count_));
   while (batch.size() < max && !ready_.empty()) {
     Group* group = ready_.front();
-    ready_.pop_front();
+    ready_.Remove(group);
+    --ready_count_;
     assert(group->state == GroupState::kReady && group->head != nullptr);
     group->state = GroupState::kInFlight;
     batch.push_back(group->head);
@@ -60,35 +94,46 @@ Dispatcher::GroupMap::iterator Dispatcher::GroupOf(Message* message) {
   return it;
 }
 
-std::unique_ptr<Message> Dispatcher::RemoveHead(GroupMap::iterator it) {
+void Dispatcher::Unschedule(Group* group) {
+  if (group->state == GroupState::kBackoff) backoff_.erase(group->backoff_it);
+  if (group->state == GroupState::kReady) {
+    ready_.Remove(group);
+    --ready_count_;
+  }
+  if (group->state == GroupState::kInFlight) --in_flight_;
+  group->state = GroupState::kIdle;
+}
+
+std::unique_ptr<Message> Dispatcher::RemoveHead(GroupMap::iterator it, SteadyTime now) {
   Group& group = it->second;
   std::unique_ptr<Message> owned(group.head);
   group.head = owned->next_in_group_;
   owned->next_in_group_ = nullptr;
   --size_;
+  if (!group.stored) by_progress_.Remove(&group);
   if (group.head == nullptr) {
     groups_.erase(it);
   } else {
     group.state = GroupState::kReady;
-    ready_.push_back(&group);
+    ready_.PushBack(&group);
+    ++ready_count_;
+    group.progress = now;
+    if (!group.stored) by_progress_.PushBack(&group);
   }
   return owned;
 }
 
-std::unique_ptr<Message> Dispatcher::Delivered(Message* message) {
+std::unique_ptr<Message> Dispatcher::Delivered(Message* message, SteadyTime now) {
   auto it = GroupOf(message);
   assert(it->second.state == GroupState::kInFlight);
-  --in_flight_;
-  return RemoveHead(it);
+  Unschedule(&it->second);
+  return RemoveHead(it, now);
 }
 
-std::unique_ptr<Message> Dispatcher::Dropped(Message* message) {
+std::unique_ptr<Message> Dispatcher::Dropped(Message* message, SteadyTime now) {
   auto it = GroupOf(message);
-  Group& group = it->second;
-  if (group.state == GroupState::kInFlight) --in_flight_;
-  if (group.state == GroupState::kBackoff) backoff_.erase(group.backoff_it);
-  if (group.state == GroupState::kReady) std::erase(ready_, &group);
-  return RemoveHead(it);
+  Unschedule(&it->second);
+  return RemoveHead(it, now);
 }
 
 void Dispatcher::Failed(Message* message, SteadyTime retry_at) {
@@ -105,7 +150,55 @@ void Dispatcher::Returned(Message* message) {
   assert(group.state == GroupState::kInFlight);
   --in_flight_;
   group.state = GroupState::kReady;
-  ready_.push_front(&group);
+  ready_.PushFront(&group);
+  ++ready_count_;
+}
+
+size_t Dispatcher::TakeGroup(Group* group, std::vector<std::unique_ptr<Message>>* out) {
+  Unschedule(group);
+  by_progress_.Remove(group);
+  size_t bytes = 0;
+  for (Message* m = group->head; m != nullptr;) {
+    Message* after = m->next_in_group_;
+    m->next_in_group_ = nullptr;
+    bytes += m->memory_bytes;
+    --size_;
+    out->emplace_back(m);
+    m = after;
+  }
+  // The map node owns its key: erase through a copy held by a message.
+  groups_.erase(out->back()->group);
+  return bytes;
+}
+
+std::vector<std::unique_ptr<Message>> Dispatcher::Spill(SteadyTime older_than, size_t min_bytes,
+                                                        size_t max_messages) {
+  std::vector<std::unique_ptr<Message>> out;
+  size_t bytes = 0;
+  for (Group* group = by_progress_.front(); group != nullptr && out.size() < max_messages;) {
+    if (group->progress > older_than && bytes >= min_bytes) break;
+    Group* next = decltype(by_progress_)::Next(group);
+    if (group->state != GroupState::kInFlight) bytes += TakeGroup(group, &out);
+    group = next;
+  }
+  return out;
+}
+
+std::vector<std::unique_ptr<Message>> Dispatcher::SpillBackingOff(SteadyTime older_than,
+                                                                  size_t max_messages) {
+  std::vector<std::unique_ptr<Message>> out;
+  for (auto it = backoff_.begin(); it != backoff_.end() && out.size() < max_messages;) {
+    Group* group = it->second;
+    ++it;  // TakeGroup erases the group's entry
+    if (!group->stored && group->progress <= older_than) TakeGroup(group, &out);
+  }
+  return out;
+}
+
+Dispatcher::GroupKind Dispatcher::KindOf(const std::string& group) const {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return GroupKind::kNone;
+  return it->second.stored ? GroupKind::kStored : GroupKind::kSlot;
 }
 
 std::optional<SteadyTime> Dispatcher::NextRetryTime() const {

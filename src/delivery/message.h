@@ -18,11 +18,16 @@ struct Message {
   // one at a time in commit order. Ungrouped messages get a unique group.
   std::string group;
   std::string partition_key;
+  // The transaction this message holds back in the AckTracker; null for a
+  // message loaded from the local store (it no longer holds the slot).
   std::shared_ptr<TxnTicket> ticket;
+  // Loaded from the local store: its durable copy there is removed once it is
+  // delivered or discarded.
+  bool stored = false;
 
   int64_t deliver_count = 0;  // attempts that reached Kinesis or failed locally
   std::string last_error;     // Kinesis error code and message, or local reason
-  SteadyTime not_before{};    // earliest next attempt while backing off
+  SteadyTime not_before{};    // earliest next attempt while backing off (memory)
   size_t memory_bytes = 0;    // charged to the MemoryBudget while held
 
  private:

@@ -1,13 +1,33 @@
-// SinkRunner: delivers one sink's messages to Kinesis.
+// SinkRunner: delivers one sink's messages to Kinesis (SPEC §3–§4).
 //
 // The source thread enqueues messages; `max_in_flight` sender threads take
-// batches from the Dispatcher (one message per group), encode them at send
-// time (so a changed function or config applies to waiting messages), put
-// them with PutRecords, and record each record's outcome by index: delivered
-// messages resolve their transaction ticket and free memory; failed ones back
-// off per the RetryPolicy while the rest of their group waits.
+// batches from the Dispatcher (one message per group), make each message's
+// record at send time (RecordMaker: functions and encoding, so a changed
+// function or config applies to waiting messages), put them with PutRecords
+// (one request per stream), and record each record's outcome by index:
+// delivered messages resolve their transaction ticket and free memory; failed
+// ones back off per the RetryPolicy while the rest of their group waits.
+//
+// With a local store (options.store), messages that cannot be delivered soon
+// leave memory: a store thread writes whole groups that made no progress for
+// `spill_after` while their head is failing (backing off), and, when the sink
+// has put nothing for `spill_after` (stream down, credentials refused) or is
+// paused, every group that made no progress for that long. A healthy but
+// busy sink keeps its messages in memory (a full memory budget pauses
+// reading instead). Once written, they are resolved for the AckTracker, so
+// the slot keeps advancing. A group that has messages in the store is
+// "store-resident": its new messages go to the store too, behind the others,
+// until the store holds none of it. The store thread loads due group heads
+// back in pages (never the whole store), senders deliver them like any other
+// message, remove them from the store once delivered, and load the next
+// message of that group at once. Request-level failures (network, 5xx,
+// throttling, credentials) pause the whole sink with backoff, apart from
+// per-record failures that back off only their group.
 //
 // Thread safety: Enqueue, Stats and Stop may be called from any thread.
+// Store calls made while deciding where a message goes are made under the
+// runner's mutex, so no message can overtake another of its group between
+// memory and store.
 #pragma once
 
 #include <atomic>
@@ -18,6 +38,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -25,11 +46,15 @@
 #include "delivery/ack_tracker.h"
 #include "delivery/dispatcher.h"
 #include "delivery/memory_budget.h"
+#include "delivery/record_maker.h"
 #include "delivery/retry_policy.h"
 #include "model/encoder.h"
 #include "sink/kinesis/client.h"
 
 namespace sluice::delivery {
+
+class MessageStore;
+struct StoredMessage;
 
 struct SinkRunnerOptions {
   std::string sink_name;
@@ -39,24 +64,43 @@ struct SinkRunnerOptions {
   size_t max_record_bytes = 1024 * 1024;  // from DescribeStreamSummary
   RetryPolicy retry;
   model::EncodeOptions encode;
+  // Makes each sender's RecordMaker; empty: encoding only (with `encode`).
+  RecordMakerFactory make_record_maker;
+  // False for a paused sink: it collects and stores, never sends.
+  bool deliver = true;
+
+  // The local store, shared by sinks; null: everything stays in memory.
+  MessageStore* store = nullptr;
+  // A group that made no progress for this long is written to the store.
+  std::chrono::milliseconds spill_after{10000};
+  // Messages per store write, and most stored messages loaded at once
+  // (0: 2 × batch_size × max_in_flight).
+  size_t store_batch = 2000;
+  size_t max_loaded = 0;
+  // How often the store thread looks at ages and memory.
+  std::chrono::milliseconds store_tick{100};
 };
 
 struct SinkStats {
   uint64_t ingested = 0;
   uint64_t delivered = 0;
+  uint64_t filtered = 0;
   uint64_t failed_attempts = 0;
   uint64_t discarded = 0;
   uint64_t oversize = 0;
   uint64_t requests = 0;
-  size_t pending = 0;  // held in memory, including in flight
+  uint64_t request_failures = 0;
+  uint64_t stored = 0;  // messages written to the local store
+  uint64_t loaded = 0;  // messages loaded back from it
+  size_t pending = 0;   // held in memory, including in flight
   size_t in_flight = 0;
   size_t backing_off = 0;
 };
 
 class SinkRunner {
  public:
-  // `client`, `acks`, `budget` and `clock` must outlive the runner.
-  // `random` returns uniform draws in [0, 1) for retry jitter.
+  // `client`, `acks`, `budget`, `clock` (and options.store) must outlive the
+  // runner. `random` returns uniform draws in [0, 1) for retry jitter.
   SinkRunner(SinkRunnerOptions options, kinesis::KinesisClient& client, AckTracker& acks,
              MemoryBudget& budget, const Clock& clock, std::function<double()> random);
   ~SinkRunner();
@@ -64,45 +108,96 @@ class SinkRunner {
   SinkRunner(const SinkRunner&) = delete;
   SinkRunner& operator=(const SinkRunner&) = delete;
 
-  void Start();
+  // Starts the sender threads (unless options.deliver is false) and the
+  // store thread. Fails if the first RecordMaker cannot be made.
+  Status Start();
   // Hands a message over; its memory is charged to the budget now.
   void Enqueue(std::unique_ptr<Message> message);
-  // Stops taking new batches, lets in-flight requests finish (each is bounded
-  // by the request timeout) and joins the sender threads. Idempotent.
-  void Stop();
+  // Stops taking new batches and waits up to `deadline` for in-flight
+  // requests; then writes messages already bound for the store and stops.
+  // Returns false if some request was still in flight at the deadline: its
+  // thread is left running and the caller must end the process without
+  // destroying the runner. Idempotent.
+  bool Stop(std::chrono::milliseconds deadline = std::chrono::minutes(10));
 
-  // Blocks until no message is held (all delivered or dropped), or `timeout`
-  // passed; returns whether it is empty.
+  // Blocks until no message is held in memory or in the store (all
+  // delivered, filtered or dropped), or `timeout` passed; returns whether so.
   bool WaitUntilEmpty(std::chrono::milliseconds timeout);
 
   SinkStats Stats() const;
   const SinkRunnerOptions& options() const { return options_; }
 
  private:
-  void SenderLoop();
-  // Encodes, sends and records outcomes for one batch. Called without mu_.
-  void Deliver(std::vector<Message*>& batch, std::string& scratch);
-  void Complete(Message* message, bool ok, const std::string& error, SteadyTime now);
+  struct Request;
+  struct StoreWork;
+
+  void SenderLoop(std::unique_ptr<RecordMaker> maker);
+  // Makes records, sends them and records outcomes for one batch. Called
+  // without mu_.
+  void Deliver(std::vector<Message*>& batch, RecordMaker& maker, Record& record);
+  // Outcomes; called with mu_ held.
+  void SucceedLocked(Message* m, bool filtered, SteadyTime now, StoreWork& work);
+  void FailLocked(Message* m, const std::string& error, SteadyTime now, StoreWork& work);
+  void FinishStoreWorkLocked(StoreWork& work);
+  void ReleaseLocked(std::unique_ptr<Message> owned);
+
+  // Where a new message goes: behind stored messages of its group?
+  bool StoreResidentLocked(const std::string& group);
+  void ToSpillBufferLocked(std::unique_ptr<Message> m);
+  void EnqueueLoadedLocked(StoredMessage&& stored, SteadyTime now);
+
+  void StoreLoop();
+  // Writes the spill buffer; takes and returns with `lock` held.
+  void FlushSpillBuffer(std::unique_lock<std::mutex>& lock);
+  // Loads due group heads from the store. Returns true if a pass ended.
+  bool PumpLocked(SteadyTime now);
 
   const SinkRunnerOptions options_;
   kinesis::KinesisClient& client_;
   AckTracker& acks_;
   MemoryBudget& budget_;
   const Clock& clock_;
-  std::function<double()> random_;  // GUARDED_BY(mu_)
+  MessageStore* const store_;
+  const size_t max_loaded_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  Dispatcher dispatcher_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::condition_variable cv_;        // senders, WaitUntilEmpty
+  std::condition_variable store_cv_;  // the store thread
+  std::function<double()> random_;    // GUARDED_BY(mu_)
+  Dispatcher dispatcher_;             // GUARDED_BY(mu_)
+  bool stopping_ = false;             // GUARDED_BY(mu_)
+  bool store_stopping_ = false;       // GUARDED_BY(mu_)
+  int active_senders_ = 0;            // GUARDED_BY(mu_)
+  // Request-level failures pause the sink until then.
+  SteadyTime blocked_until_{};                // GUARDED_BY(mu_)
+  int64_t consecutive_request_failures_ = 0;  // GUARDED_BY(mu_)
+  SteadyTime last_success_{};                 // GUARDED_BY(mu_): a record was put
+
+  // Messages bound for the store and not yet written (in order), and how many
+  // of each group are in it or being written.
+  std::vector<std::unique_ptr<Message>> spill_buffer_;      // GUARDED_BY(mu_)
+  std::unordered_map<std::string, size_t> pending_groups_;  // GUARDED_BY(mu_)
+  bool store_may_have_ = false;  // GUARDED_BY(mu_): the store may hold this sink's messages
+  uint64_t pump_cursor_ = 0;     // GUARDED_BY(mu_)
+  SteadyTime next_pump_{};       // GUARDED_BY(mu_)
+  size_t loaded_count_ = 0;      // GUARDED_BY(mu_): stored messages in the dispatcher
+
   std::vector<std::thread> senders_;
+  std::thread store_thread_;
+  bool started_ = false;  // GUARDED_BY(mu_)
+  bool stopped_ = false;  // GUARDED_BY(mu_)
+  bool stop_clean_ = true;
 
   std::atomic<uint64_t> ingested_{0};
   std::atomic<uint64_t> delivered_{0};
+  std::atomic<uint64_t> filtered_{0};
   std::atomic<uint64_t> failed_attempts_{0};
   std::atomic<uint64_t> discarded_{0};
   std::atomic<uint64_t> oversize_{0};
   std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> request_failures_{0};
+  std::atomic<uint64_t> stored_{0};
+  std::atomic<uint64_t> loaded_{0};
 };
 
 }  // namespace sluice::delivery

@@ -21,7 +21,9 @@ namespace sluice::testing_support {
 
 struct PutEntry {
   std::string partition_key;
-  int64_t commit_idx;  // identifies the message in these tests
+  int64_t commit_idx = -1;  // identifies the message in these tests (-1: not in the Data)
+  std::string stream;       // StreamName of the request
+  std::string data;         // the record's Data, decoded
 };
 
 // Decides the outcome of one record: empty = success, else an error code.
@@ -39,8 +41,9 @@ class FakeKinesis final : public sluice::kinesis::KinesisClient {
     return s;
   }
 
-  sluice::kinesis::PutRecordsResult PutRecords(const sluice::config::StreamArn&,
+  sluice::kinesis::PutRecordsResult PutRecords(const sluice::config::StreamArn& stream,
                                                const std::string& body, size_t count) override {
+    if (before_put_) before_put_();
     rapidjson::Document doc;
     doc.Parse(body.c_str());
     EXPECT_FALSE(doc.HasParseError());
@@ -48,8 +51,9 @@ class FakeKinesis final : public sluice::kinesis::KinesisClient {
     EXPECT_EQ(records.Size(), count);
     sluice::kinesis::PutRecordsResult result;
     std::lock_guard<std::mutex> lock(mu_);
-    if (network_failures_left_ > 0) {
-      --network_failures_left_;
+    ++requests_;
+    if (down_ || network_failures_left_ > 0) {
+      if (!down_) --network_failures_left_;
       result.failure = sluice::kinesis::RequestFailure::kNetwork;
       result.error_message = "connection reset";
       return result;
@@ -58,7 +62,14 @@ class FakeKinesis final : public sluice::kinesis::KinesisClient {
       auto data = Base64Decode(r["Data"].GetString());
       rapidjson::Document msg;
       msg.Parse(data->c_str());
-      PutEntry entry{r["PartitionKey"].GetString(), msg["metadata"]["commit_idx"].GetInt64()};
+      PutEntry entry;
+      entry.partition_key = r["PartitionKey"].GetString();
+      if (msg.IsObject() && msg.HasMember("metadata") && msg["metadata"].IsObject() &&
+          msg["metadata"].HasMember("commit_idx")) {
+        entry.commit_idx = msg["metadata"]["commit_idx"].GetInt64();
+      }
+      entry.stream = stream.stream_name;
+      entry.data = *data;
       int attempt = ++attempts_[entry.commit_idx];
       std::string error = script_(entry, attempt);
       sluice::kinesis::RecordOutcome outcome;
@@ -76,6 +87,15 @@ class FakeKinesis final : public sluice::kinesis::KinesisClient {
     return result;
   }
 
+  void SetDown(bool down) {
+    std::lock_guard<std::mutex> lock(mu_);
+    down_ = down;
+  }
+  size_t DeliveredSize() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return delivered_.size();
+  }
+
   // Waits (bounded, as a guard against hangs) until `n` records succeeded.
   bool WaitDelivered(size_t n) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -86,6 +106,10 @@ class FakeKinesis final : public sluice::kinesis::KinesisClient {
   std::condition_variable cv_;
   Script script_;
   int network_failures_left_ = 0;
+  bool down_ = false;  // every request fails with a network error
+  int requests_ = 0;
+  // Called before each request is looked at, without the lock (to block one).
+  std::function<void()> before_put_;
   std::vector<PutEntry> delivered_;
   std::map<int64_t, int> attempts_;
   std::map<int64_t, int> delivered_count_;

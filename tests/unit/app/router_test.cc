@@ -73,7 +73,7 @@ class RouterTest : public ::testing::Test {
   uint64_t Ingested() const { return runner_->Stats().ingested; }
   // Starts delivery and waits until every queued message is delivered.
   void DeliverAll() {
-    runner_->Start();
+    ASSERT_TRUE(runner_->Start().ok());
     ASSERT_TRUE(runner_->WaitUntilEmpty(std::chrono::seconds(30)));
   }
 

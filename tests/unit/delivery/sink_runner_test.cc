@@ -83,7 +83,7 @@ TEST_F(SinkRunnerTest, PartialFailureResendsOnlyTheFailedEntries) {
     return (e.commit_idx % 4 == 1 && attempt == 1) ? "ProvisionedThroughputExceededException" : "";
   });
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
-  runner.Start();
+  ASSERT_TRUE(runner.Start().ok());
   std::vector<std::string> keys;
   for (int i = 0; i < 40; ++i) keys.push_back(std::to_string(i));
   EnqueueTransaction(runner, keys, 1000);
@@ -106,7 +106,7 @@ TEST_F(SinkRunnerTest, FailingMessageBlocksOnlyItsGroupAndOrderHolds) {
     return (e.commit_idx == 0 && attempt <= 3) ? "InternalFailure" : "";
   });
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
-  runner.Start();
+  ASSERT_TRUE(runner.Start().ok());
   uint64_t lsn = 100;
   for (int i = 0; i < 6; ++i) EnqueueTransaction(runner, {"a", "b"}, lsn += 10);
   ASSERT_TRUE(fake.WaitDelivered(12));
@@ -123,7 +123,7 @@ TEST_F(SinkRunnerTest, RequestFailureRetriesTheWholeBatchWithoutLosingAny) {
   FakeKinesis fake([](const PutEntry&, int) { return std::string(); });
   fake.network_failures_left_ = 2;
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
-  runner.Start();
+  ASSERT_TRUE(runner.Start().ok());
   EnqueueTransaction(runner, {"x", "y", "z"}, 500);
   ASSERT_TRUE(fake.WaitDelivered(3));
   runner.Stop();
@@ -136,7 +136,7 @@ TEST_F(SinkRunnerTest, OversizeRecordIsNeverSentAndFailsEachAttemptLocally) {
   FakeKinesis fake([](const PutEntry&, int) { return std::string(); });
   options_.retry.max_retry_count = 2;  // so the test ends: discarded after 3 attempts
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
-  runner.Start();
+  ASSERT_TRUE(runner.Start().ok());
   EnqueueTransaction(runner, {"big"}, 700);
   // The discard after the third attempt is the only way this message leaves.
   ASSERT_TRUE(runner.WaitUntilEmpty(std::chrono::seconds(30)));
