@@ -31,7 +31,7 @@ readonly apt_packages=(
   libssl-dev libcurl4-openssl-dev libyaml-cpp-dev libsqlite3-dev liblua5.4-dev
   libcpp-httplib-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  rapidjson-dev nlohmann-json3-dev
+  rapidjson-dev nlohmann-json3-dev sqlite3
   clang libclang-rt-14-dev clang-format
   awscli curl ca-certificates iproute2 procps util-linux
 )

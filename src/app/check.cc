@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/clients.h"
+#include "functions/runtime.h"
 #include "source/database_check.h"
 
 namespace sluice::app {
@@ -37,6 +38,16 @@ int RunCheck(const config::Settings& settings, const Clock& clock, std::ostream&
     Status st = source::CheckDatabase(db, TablesOf(settings, db.name), &findings);
     for (const auto& f : findings) out << "database " << db.name << ": " << f << "\n";
     if (!st.ok()) ++problems;
+  }
+  if (!settings.functions.empty()) {
+    std::vector<std::string> findings;
+    Status st = functions::CheckFunctions(settings, &findings);
+    for (const auto& f : findings) out << "functions: " << f << "\n";
+    if (!st.ok()) {
+      ++problems;
+    } else {
+      out << "functions: " << settings.functions.size() << " compiled and run once\n";
+    }
   }
   for (const auto& sink : settings.sinks) {
     if (sink.status == config::SinkStatus::kDisabled) {

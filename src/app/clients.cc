@@ -6,16 +6,6 @@
 namespace sluice::app {
 
 Status CheckSinkSupported(const config::SinkSettings& sink) {
-  for (const auto& [key, name] : {std::pair<const char*, const std::string&>{"filter", sink.filter},
-                                  {"transform", sink.transform},
-                                  {"routing", sink.routing}}) {
-    if (!name.empty()) {
-      return Error(ErrorCode::kConfig,
-                   "sink " + sink.name + ": " + key + ": " + name +
-                       ": this build does not run functions in sinks yet; remove it (or set "
-                       "none) to run the sink without it");
-    }
-  }
   if (sink.destination.use_task_role) {
     return Error(ErrorCode::kConfig,
                  "sink " + sink.name +

@@ -12,8 +12,7 @@
 namespace sluice::app {
 
 // Refuses what a sink asks for that this build cannot do yet, rather than
-// silently running without it: functions (filter/transform/routing) and the
-// AWS credential chain (use_task_role).
+// silently running without it: the AWS credential chain (use_task_role).
 Status CheckSinkSupported(const config::SinkSettings& sink);
 
 Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,

@@ -1,8 +1,10 @@
 #include "app/service.h"
 
+#include <algorithm>
 #include <random>
 
 #include "app/clients.h"
+#include "app/function_record_maker.h"
 #include "app/router.h"
 #include "base/log.h"
 #include "delivery/ack_tracker.h"
@@ -44,6 +46,18 @@ Service::~Service() { Stop(); }
 Result<std::unique_ptr<Service>> Service::Create(const config::Settings& settings,
                                                  const Clock& clock) {
   std::unique_ptr<Service> service(new Service(settings, clock));
+  delivery::MessageStoreOptions store_options;
+  store_options.data_dir = settings.data_dir;
+  store_options.sync = settings.store_sync == config::StoreSync::kNormal
+                           ? delivery::StoreSync::kNormal
+                           : delivery::StoreSync::kFull;
+  SLUICE_ASSIGN_OR_RETURN(service->store_, delivery::MessageStore::Open(store_options));
+  SLUICE_ASSIGN_OR_RETURN(uint64_t max_id, service->store_->MaxId());
+  service->next_message_id_.store(max_id);
+  if (max_id > 0) {
+    SLUICE_LOG_INFO("local store {}: messages stored by an earlier run are delivered first",
+                    service->store_->path().string());
+  }
   for (const auto& db_settings : settings.databases) {
     auto db = std::make_unique<Database>();
     db->settings = &db_settings;
@@ -67,6 +81,10 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Settings& setting
       options.encode.timestamp_style = sink.timestamp_format == config::TimestampFormat::kIso8601
                                            ? model::TimestampStyle::kIso8601
                                            : model::TimestampStyle::kUnixMicrosecond;
+      options.make_record_maker = SinkRecordMakers(settings, sink, options.encode);
+      options.deliver = sink.status != config::SinkStatus::kPaused;
+      options.store = service->store_.get();
+      options.spill_after = settings.spill_after;
       auto summary = client->DescribeStream(sink.destination.stream);
       if (summary.ok()) {
         options.max_record_bytes = summary->max_record_bytes;
@@ -110,14 +128,10 @@ Status Service::Start() {
   for (auto& db : databases_) {
     for (size_t i = 0; i < db->runners.size(); ++i) {
       if (db->sink_settings[i]->status == config::SinkStatus::kPaused) {
-        SLUICE_LOG_WARN(
-            "sink {} is paused: it collects changes in memory without delivering them; until the "
-            "local message store exists, a full memory budget (max_memory_mb) stops reading "
-            "database {} for every sink",
-            db->sink_settings[i]->name, db->settings->name);
-        continue;
+        SLUICE_LOG_INFO("sink {} is paused: it collects changes into the local store",
+                        db->sink_settings[i]->name);
       }
-      db->runners[i]->Start();
+      SLUICE_RETURN_IF_ERROR(db->runners[i]->Start());
     }
     Database* raw = db.get();
     db->thread = std::thread([this, raw] {
@@ -153,15 +167,24 @@ Status Service::Wait() {
   return OkStatus();
 }
 
-void Service::Stop() {
+bool Service::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) return;
+    if (stopped_) return stop_clean_;
     stopped_ = true;
   }
-  // 1. Let in-flight requests finish so their outcomes count.
-  for (auto& db : databases_)
-    for (auto& runner : db->runners) runner->Stop();
+  // 1. Let in-flight requests finish so their outcomes count, within the
+  //    deadline; messages bound for the store are written.
+  const auto deadline = clock_.Now() + settings_.shutdown_timeout;
+  bool clean = true;
+  for (auto& db : databases_) {
+    for (auto& runner : db->runners) {
+      const auto left =
+          std::max(std::chrono::milliseconds(0),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.Now()));
+      clean = runner->Stop(left) && clean;
+    }
+  }
   // 2. Sources send a last status with the acknowledged LSN and disconnect.
   for (auto& db : databases_) {
     if (db->source) db->source->Stop();
@@ -169,6 +192,9 @@ void Service::Stop() {
     SLUICE_LOG_INFO("database {}: stopped; acknowledged LSN {}", db->settings->name,
                     db->acks.Acknowledged().ToString());
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_clean_ = clean;
+  return clean;
 }
 
 }  // namespace sluice::app

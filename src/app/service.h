@@ -2,9 +2,13 @@
 // AckTracker, one SinkRunner per sink (with its Kinesis client), the Router
 // and the ReplicationSource, and runs them until asked to stop.
 //
+// It also opens the local message store (<data_dir>/store.sqlite3), shared
+// by every sink, and starts message ids above the highest one stored.
+//
 // Shutdown order matters for at-least-once: senders finish their in-flight
-// requests first (their outcomes resolve tickets), then each source sends a
-// last standby status with the acknowledged LSN and disconnects.
+// requests first, within `shutdown_timeout` (their outcomes resolve
+// tickets), messages bound for the store are written, then each source sends
+// a last standby status with the acknowledged LSN and disconnects.
 #pragma once
 
 #include <atomic>
@@ -19,6 +23,7 @@
 #include "base/result.h"
 #include "config/settings.h"
 #include "delivery/memory_budget.h"
+#include "delivery/message_store.h"
 
 namespace sluice::app {
 
@@ -37,8 +42,10 @@ class Service {
   // Returns the source's error, if any.
   Status Wait();
   // Drains and stops everything; idempotent. Call from the thread that owns
-  // the service, after Wait().
-  void Stop();
+  // the service, after Wait(). Returns false if a request was still in
+  // flight at the shutdown deadline: its thread still runs, so the caller
+  // must end the process at once (std::_Exit) without destroying the service.
+  bool Stop();
 
  private:
   struct Database;
@@ -49,6 +56,7 @@ class Service {
   const Clock& clock_;
   delivery::MemoryBudget budget_;
   std::atomic<uint64_t> next_message_id_{0};
+  std::unique_ptr<delivery::MessageStore> store_;
   std::vector<std::unique_ptr<Database>> databases_;
 
   std::mutex mu_;
@@ -57,6 +65,7 @@ class Service {
   std::optional<Error> fatal_;   // GUARDED_BY(mu_)
   bool stop_requested_ = false;  // GUARDED_BY(mu_)
   bool stopped_ = false;         // GUARDED_BY(mu_)
+  bool stop_clean_ = true;       // GUARDED_BY(mu_)
 };
 
 }  // namespace sluice::app

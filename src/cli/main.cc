@@ -2,6 +2,8 @@
 //
 //   sluice run   -c sluice.yaml   the service
 //   sluice check -c sluice.yaml   validate config, database and streams
+//   sluice messages list|show|redeliver|discard -c sluice.yaml ...
+//                                 messages in the local store (sluice stopped)
 //   sluice version
 #include <pthread.h>
 #include <signal.h>
@@ -9,12 +11,15 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "app/check.h"
 #include "app/exit_codes.h"
+#include "app/messages_command.h"
 #include "app/service.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -93,7 +98,13 @@ int Run(const std::string& path) {
   });
 
   st = (*service)->Wait();
-  (*service)->Stop();
+  if (!(*service)->Stop()) {
+    // A request outlived the shutdown deadline; its thread still uses the
+    // service. What it carried is read again from the slot after a restart.
+    SLUICE_LOG_WARN("stopped with requests abandoned at the shutdown deadline");
+    spdlog::default_logger()->flush();
+    std::_Exit(st.ok() ? kExitOk : kExitFailure);
+  }
   exiting.store(true);
   pthread_kill(signal_thread.native_handle(), SIGTERM);  // no-op if it already returned
   signal_thread.join();
@@ -107,6 +118,82 @@ int Check(const std::string& path) {
   if (!settings) return kExitConfigError;
   int problems = sluice::app::RunCheck(*settings, sluice::SystemClock::Instance(), std::cout);
   return problems == 0 ? kExitOk : kExitFailure;
+}
+
+// Options of `sluice messages <verb>` as parsed by CLI11.
+struct MessagesArgs {
+  std::string config_path;
+  bool json = false;
+  std::string sink;
+  std::string state = "all";
+  uint64_t after = 0;
+  size_t limit = sluice::app::kDefaultMessagesLimit;
+  std::optional<uint64_t> id;
+  bool failing = false;
+  bool all = false;
+  bool yes = false;
+};
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "sluice: %s\nRun with --help for more information.\n", message.c_str());
+  return sluice::app::kExitUsage;
+}
+
+int Messages(const std::string& verb, const MessagesArgs& args) {
+  using sluice::app::MessageSelection;
+  using sluice::app::OutputFormat;
+  const OutputFormat format = args.json ? OutputFormat::kJson : OutputFormat::kTable;
+
+  // The command line first: nothing is opened for a bad one.
+  MessageSelection selection = MessageSelection::kOne;
+  if (verb == "redeliver" || verb == "discard") {
+    const int chosen = (args.id ? 1 : 0) + (args.failing ? 1 : 0) + (args.all ? 1 : 0);
+    const char* forms =
+        verb == "discard" ? "a message id, --failing or --all" : "a message id or --failing";
+    if (chosen != 1) return Usage(verb + " takes exactly one of " + forms);
+    if (args.failing) selection = MessageSelection::kFailing;
+    if (args.all) selection = MessageSelection::kAll;
+  }
+
+  auto settings = Load(args.config_path);
+  if (!settings) return kExitConfigError;
+  auto store = sluice::app::OpenStoreForCommand(*settings);
+  if (!store.ok()) {
+    std::fprintf(stderr, "sluice: %s\n", store.error().message().c_str());
+    return sluice::app::ExitCodeFor(store.error());
+  }
+  const sluice::WallTime now = sluice::SystemClock::Instance().WallNow();
+  sluice::Status st;
+  if (verb == "list") {
+    sluice::app::ListMessagesOptions options;
+    options.state = args.state == "failing"   ? sluice::delivery::StoredState::kFailing
+                    : args.state == "waiting" ? sluice::delivery::StoredState::kWaiting
+                                              : sluice::delivery::StoredState::kAll;
+    options.sink = args.sink;
+    options.after_id = args.after;
+    options.limit = args.limit;
+    options.format = format;
+    st = sluice::app::ListMessages(**store, *settings, options, now, std::cout);
+  } else if (verb == "show") {
+    st =
+        sluice::app::ShowMessage(**store, *settings, {args.sink, *args.id, format}, now, std::cout);
+  } else {
+    sluice::app::MessageActionOptions options;
+    options.sink = args.sink;
+    options.selection = selection;
+    options.id = args.id.value_or(0);
+    options.confirmed = args.yes;
+    options.format = format;
+    st = verb == "redeliver"
+             ? sluice::app::RedeliverMessages(**store, *settings, options, std::cout)
+             : sluice::app::DiscardMessages(**store, *settings, options, std::cout);
+  }
+  std::cout.flush();
+  if (!st.ok()) {
+    std::fprintf(stderr, "sluice: %s\n", st.error().message().c_str());
+    return sluice::app::ExitCodeFor(st.error());
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -125,6 +212,38 @@ int main(int argc, char** argv) {
   check->add_option("-c,--config", config_path, "Config file")->capture_default_str();
   auto* version = app.add_subcommand("version", "Print the version");
 
+  // sluice messages <verb>: offline, on the local store of a stopped sluice.
+  MessagesArgs margs;
+  auto* messages = app.add_subcommand(
+      "messages", "Messages waiting in the local store (run while sluice is stopped)");
+  messages->require_subcommand(1);
+  messages->fallthrough();  // --config and --json may follow the verb
+  messages->add_option("-c,--config", margs.config_path, "Config file")->required();
+  messages->add_flag("--json", margs.json, "Print one JSON document");
+  auto* m_list = messages->add_subcommand("list", "List stored messages, one page");
+  m_list->add_option("--sink", margs.sink, "Only this sink (default: all sinks)");
+  m_list->add_option("--state", margs.state, "all | failing | waiting")
+      ->check(CLI::IsMember({"all", "failing", "waiting"}))
+      ->capture_default_str();
+  m_list->add_option("--after", margs.after, "Show messages with an id above this one");
+  m_list->add_option("--limit", margs.limit, "Messages per page")
+      ->check(CLI::Range(size_t{1}, sluice::app::kMaxMessagesLimit))
+      ->capture_default_str();
+  auto* m_show = messages->add_subcommand("show", "Show one message with its payload");
+  m_show->add_option("id", margs.id, "Message id")->required();
+  m_show->add_option("--sink", margs.sink, "Sink")->required();
+  auto* m_redeliver =
+      messages->add_subcommand("redeliver", "Make a message, or all failing ones, due now");
+  m_redeliver->add_option("id", margs.id, "Message id");
+  m_redeliver->add_flag("--failing", margs.failing, "Every failing message of the sink");
+  m_redeliver->add_option("--sink", margs.sink, "Sink")->required();
+  auto* m_discard = messages->add_subcommand("discard", "Delete stored messages for good");
+  m_discard->add_option("id", margs.id, "Message id");
+  m_discard->add_flag("--failing", margs.failing, "Every failing message of the sink (with --yes)");
+  m_discard->add_flag("--all", margs.all, "Every message of the sink (with --yes)");
+  m_discard->add_flag("--yes", margs.yes, "Confirm a bulk discard");
+  m_discard->add_option("--sink", margs.sink, "Sink")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -132,10 +251,22 @@ int main(int argc, char** argv) {
     // name the word it did not know instead.
     if (app.get_subcommands().empty() && !app.remaining().empty()) {
       std::fprintf(stderr,
-                   "sluice: unknown command \"%s\" (commands: run, check, version)\n"
+                   "sluice: unknown command \"%s\" (commands: run, check, messages, version)\n"
                    "Run with --help for more information.\n",
                    app.remaining().front().c_str());
       return sluice::app::kExitUsage;
+    }
+    if (messages->parsed() && messages->get_subcommands().empty()) {
+      // With fallthrough, the unknown verb may be left to either level.
+      std::vector<std::string> left = messages->remaining();
+      if (left.empty()) left = app.remaining();
+      if (!left.empty()) {
+        std::fprintf(stderr,
+                     "sluice: unknown command \"messages %s\" (commands: list, show, redeliver, "
+                     "discard)\nRun with --help for more information.\n",
+                     left.front().c_str());
+        return sluice::app::kExitUsage;
+      }
     }
     int code = app.exit(e);
     return code == 0 ? kExitOk : sluice::app::kExitUsage;
@@ -147,5 +278,8 @@ int main(int argc, char** argv) {
   }
   if (run->parsed()) return Run(config_path);
   if (check->parsed()) return Check(config_path);
+  for (auto* verb : {m_list, m_show, m_redeliver, m_discard}) {
+    if (verb->parsed()) return Messages(verb->get_name(), margs);
+  }
   return sluice::app::kExitUsage;
 }

@@ -506,11 +506,21 @@ void Loader::LoadRoot(const YAML::Node& root, Settings* settings) {
     return;
   }
   MapReader m(*this, root, "",
-              {"data_dir", "max_memory_mb", "api", "databases", "functions", "sinks"});
+              {"data_dir", "max_memory_mb", "spill_after_ms", "shutdown_timeout_ms", "store_sync",
+               "api", "databases", "functions", "sinks"});
   if (!m.ok()) return;
   ReadString(m, "data_dir", &settings->data_dir, Presence::kOptional);
   if (settings->data_dir.empty()) settings->data_dir = Settings().data_dir;
   ReadInt(m, "max_memory_mb", &settings->max_memory_mb, 16, 1 << 20);
+  int64_t ms = 0;
+  if (ReadInt(m, "spill_after_ms", &ms, 1, 86'400'000)) {
+    settings->spill_after = std::chrono::milliseconds(ms);
+  }
+  if (ReadInt(m, "shutdown_timeout_ms", &ms, 0, 3'600'000)) {
+    settings->shutdown_timeout = std::chrono::milliseconds(ms);
+  }
+  ReadEnum(m, "store_sync", &settings->store_sync,
+           {{"full", StoreSync::kFull}, {"normal", StoreSync::kNormal}});
   if (const Entry* e = m.Find("api")) LoadApi(*e, &settings->api);
 
   // Databases.

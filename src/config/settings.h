@@ -116,10 +116,23 @@ struct ApiSettings {
   Secret token;
 };
 
+// How hard a write to the local message store waits for the disk.
+enum class StoreSync {
+  kFull,    // fsync at every commit: survives power loss (default)
+  kNormal,  // fsync at checkpoints: survives a process crash, not a power loss
+};
+
 struct Settings {
   std::string config_path;  // as given on the command line
   std::string data_dir = "./sluice-data";
   int64_t max_memory_mb = 256;
+  // sluice extensions (docs/configuration.md):
+  // a group that made no progress this long while failing (or while its sink
+  // puts nothing) is written to the local store.
+  std::chrono::milliseconds spill_after{10000};
+  // SIGTERM: how long in-flight requests get before they are abandoned.
+  std::chrono::milliseconds shutdown_timeout{10000};
+  StoreSync store_sync = StoreSync::kFull;
   ApiSettings api;
   std::vector<DatabaseSettings> databases;
   std::vector<FunctionSettings> functions;

@@ -5,7 +5,7 @@
 // or a failed check, 64 bad command line. Never a crash (death by a signal),
 // never a secret in the output.
 import assert from 'node:assert/strict';
-import {spawn} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {once} from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -266,7 +266,10 @@ test('wal_level not logical: run exits 1 before creating anything, check reports
 
 test('a bad command line exits 64 and names what is wrong', async () => {
   const cases = [
-    [['frobnicate'], 'sluice: unknown command "frobnicate" (commands: run, check, version)'],
+    [['frobnicate'], 'sluice: unknown command "frobnicate" (commands: run, check, messages, version)'],
+    [['messages', 'list'], '--config is required'],
+    [['messages', 'frob', '-c', 'sluice.yaml'],
+     'sluice: unknown command "messages frob" (commands: list, show, redeliver, discard)'],
     [['run', '--nope'], 'The following argument was not expected: --nope'],
     [['check', '-c'], '--config: 1 required TEXT missing'],
     [['--log-level', 'loud', 'version'], '--log-level: loud not in {debug,info,warn,error}'],
@@ -277,5 +280,67 @@ test('a bad command line exits 64 and names what is wrong', async () => {
     assertExit(result, kExitUsage);
     assert.equal(result.stderr.split('\n')[0], named, `sluice ${args.join(' ')}`);
     assert.equal(result.stdout, '', `sluice ${args.join(' ')}: nothing on stdout`);
+  }
+});
+
+// `sluice messages` works on the local store of a stopped sluice (issue 3).
+function messagesConfig(name) {
+  const dataDir = path.join(env.services.tmp, `messages-${name}`, 'data');
+  const line = `data_dir: ${JSON.stringify(dataDir)}`;
+  const yaml = validConfig().replace(/^data_dir: .*$/m, line);
+  assert.ok(yaml.includes(line), 'the config names the data_dir');
+  return {file: writeConfig(yaml), dataDir};
+}
+
+test('sluice messages list on an empty data_dir prints an empty list and exits 0', async () => {
+  const {file} = messagesConfig('empty');
+  const table = await runSluice(['messages', 'list', '--config', file]);
+  assertExit(table, 0);
+  assert.equal(table.stdout, 'no messages in the local store\n');
+  const json = await runSluice(['messages', 'list', '--config', file, '--json']);
+  assertExit(json, 0);
+  assert.deepEqual(JSON.parse(json.stdout), {messages: [], next_after: 0, more: false});
+  const show = await runSluice(['messages', 'show', '7', '--sink', 'kinesis-sink', '--config', file]);
+  assertExit(show, kExitFailure);
+  assert.equal(show.stderr, 'sluice: no message 7 in sink kinesis-sink\n');
+  const bulk = await runSluice(['messages', 'discard', '--all', '--sink', 'kinesis-sink', '-c', file]);
+  assertExit(bulk, kExitUsage);
+  assert.match(bulk.stderr, /add --yes to confirm/);
+  const sink = await runSluice(['messages', 'list', '--sink', 'nope', '-c', file]);
+  assertExit(sink, kExitUsage);
+  assert.match(sink.stderr, /no sink named "nope"/);
+});
+
+// The lock is held by the sqlite3 shell (Debian package sqlite3).
+const haveSqliteShell = spawnSync('sqlite3', ['-version']).status === 0;
+
+test('sluice messages on a data_dir whose store is locked exits 1 saying to stop sluice',
+     {skip: haveSqliteShell ? false : 'the sqlite3 shell is not installed'}, async () => {
+  const {file, dataDir} = messagesConfig('locked');
+  const first = await runSluice(['messages', 'list', '-c', file]);  // creates the store
+  assertExit(first, 0);
+  // Another process takes the store's exclusive lock, as a running sluice
+  // does (sluice run cannot start here: this file's Postgres has
+  // wal_level = replica).
+  const holder = spawn('sqlite3', [path.join(dataDir, 'store.sqlite3')],
+                       {stdio: ['pipe', 'pipe', 'inherit']});
+  try {
+    holder.stdin.write('PRAGMA locking_mode = EXCLUSIVE;\nBEGIN EXCLUSIVE;\nSELECT \'locked\';\n');
+    // The shell prints the locking mode ("exclusive"), then "locked" once the
+    // transaction holds the lock.
+    let printed = '';
+    while (!printed.split('\n').includes('locked')) {
+      const [chunk] = await once(holder.stdout, 'data');
+      printed += chunk;
+    }
+    const result = await runSluice(['messages', 'list', '-c', file]);
+    assertExit(result, kExitFailure);
+    assert.equal(result.stderr,
+                 `sluice: data_dir ${dataDir} is in use by a running sluice (its message store ` +
+                 'is locked); stop sluice first, then run this command again\n');
+    assert.equal(result.stdout, '');
+  } finally {
+    holder.stdin.end();
+    await once(holder, 'close');
   }
 });

@@ -70,6 +70,9 @@ TEST(ConfigLoader, LoadsEveryKeyOfTheFullExample) {
   EXPECT_EQ(s.config_path, kTestdata + "/full.yaml");
   EXPECT_EQ(s.data_dir, "/var/lib/sluice");
   EXPECT_EQ(s.max_memory_mb, 512);
+  EXPECT_EQ(s.spill_after, std::chrono::milliseconds(2500));
+  EXPECT_EQ(s.shutdown_timeout, std::chrono::milliseconds(4000));
+  EXPECT_EQ(s.store_sync, StoreSync::kNormal);
   EXPECT_EQ(s.api.listen, "0.0.0.0:7400");
   EXPECT_EQ(s.api.token.Reveal(), "api-token");
 
@@ -159,6 +162,9 @@ TEST(ConfigLoader, AppliesDefaults) {
   const Settings& s = result.value();
   EXPECT_EQ(s.data_dir, "./sluice-data");
   EXPECT_EQ(s.max_memory_mb, 256);
+  EXPECT_EQ(s.spill_after, std::chrono::milliseconds(10000));
+  EXPECT_EQ(s.shutdown_timeout, std::chrono::milliseconds(10000));
+  EXPECT_EQ(s.store_sync, StoreSync::kFull);
   EXPECT_EQ(s.api.listen, "127.0.0.1:7376");
   EXPECT_TRUE(s.api.token.empty());
   const DatabaseSettings& db = s.databases.at(0);
@@ -214,8 +220,15 @@ TEST(ConfigLoader, UnknownKeyNamesKeyAndLineAndSuggestsClosest) {
 
 TEST(ConfigLoader, UnknownKeyWithoutCloseMatchListsKnownKeys) {
   EXPECT_EQ(ErrorOf("account: {name: x}\n" + WithSinkKeys("")),
-            "sluice.yaml:1: account: unknown key (known keys: data_dir, max_memory_mb, api, "
-            "databases, functions, sinks)");
+            "sluice.yaml:1: account: unknown key (known keys: data_dir, max_memory_mb, "
+            "spill_after_ms, shutdown_timeout_ms, store_sync, api, databases, functions, sinks)");
+}
+
+TEST(ConfigLoader, StoreSettingsOutOfRangeNameKeyAndLine) {
+  EXPECT_EQ(ErrorOf("spill_after_ms: 0\n" + WithSinkKeys("")),
+            "sluice.yaml:1: spill_after_ms: must be between 1 and 86400000, got 0");
+  EXPECT_EQ(ErrorOf("store_sync: always\n" + WithSinkKeys("")),
+            "sluice.yaml:1: store_sync: must be one of full, normal, got \"always\"");
 }
 
 TEST(ConfigLoader, UnknownKeyInsideNestedMapNamesFullPath) {
