@@ -1,5 +1,6 @@
 #include "delivery/sink_runner.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/log.h"
@@ -296,7 +297,9 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
       // The whole sink backs off: the next request would most likely fail
       // the same way (stream down, network, credentials, throttled).
       ++consecutive_request_failures_;
-      const SteadyTime until = now + options_.retry.Delay(consecutive_request_failures_, random_());
+      RetryPolicy sink_policy = options_.retry;
+      sink_policy.cap = std::min(sink_policy.cap, options_.sink_backoff_cap);
+      const SteadyTime until = now + sink_policy.Delay(consecutive_request_failures_, random_());
       if (until > blocked_until_) blocked_until_ = until;
     } else if (!requests.empty()) {
       consecutive_request_failures_ = 0;
@@ -440,15 +443,18 @@ void SinkRunner::StoreLoop() {
     }
     const SteadyTime now = clock_.Now();
     const SteadyTime older_than = now - options_.spill_after;
+    bool more = false;  // a full batch was taken: there may be more to spill now
     if (spill_buffer_.size() < options_.store_batch) {
       const size_t room = options_.store_batch - spill_buffer_.size();
       const bool sink_stalled = !options_.deliver || last_success_ <= older_than;
       auto spilled = sink_stalled ? dispatcher_.Spill(older_than, 0, room)
                                   : dispatcher_.SpillBackingOff(older_than, room);
+      more = spilled.size() >= room;
       for (auto& m : spilled) ToSpillBufferLocked(std::move(m));
     }
     if (!spill_buffer_.empty()) FlushSpillBuffer(lock);
     if (options_.deliver && PumpLocked(clock_.Now())) cv_.notify_all();
+    if (more) continue;
     store_cv_.wait_for(lock, options_.store_tick, [&] {
       return store_stopping_ || spill_buffer_.size() >= options_.store_batch;
     });

@@ -77,6 +77,10 @@ struct SinkRunnerOptions {
   // (0: 2 × batch_size × max_in_flight).
   size_t store_batch = 2000;
   size_t max_loaded = 0;
+  // Longest pause of the whole sink after request-level failures (it backs
+  // off like a message, 1 s doubling, but probes the stream at least this
+  // often so delivery resumes soon after an outage ends).
+  std::chrono::milliseconds sink_backoff_cap{10000};
   // How often the store thread looks at ages and memory.
   std::chrono::milliseconds store_tick{100};
 };
