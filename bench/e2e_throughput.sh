@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end throughput of sluice against the logical decoding ceiling.
 #
-#   bench/e2e_throughput.sh [--single N] [--big N] [--endpoint kinesalite|kinesis-local]
+#   bench/e2e_throughput.sh [--single N] [--big N] [--transform N] [--endpoint kinesalite|kinesis-local]
 #
 # For each scenario it creates two slots at the same WAL position (one for
 # sluice, one for pg_recvlogical), runs the load with nobody reading, then
@@ -9,7 +9,9 @@
 # sluice to a Kinesis emulator (start to slot confirmed past the load). It
 # prints rows/s for both, their ratio, sluice's CPU seconds per million changes
 # and its peak RSS. Scenarios: N single-row insert transactions (default
-# 100,000) and one transaction inserting N rows (default 1,000,000).
+# 100,000), one transaction inserting N rows (default 1,000,000), and one
+# transaction of N rows (default 300,000) delivered without and with a Lua
+# transform that reshapes each record (0 skips a scenario).
 #
 # Everything runs on 127.0.0.1 in a temp dir that is removed at the end.
 set -euo pipefail
@@ -17,11 +19,13 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 single=100000
 big=1000000
+transform=300000
 endpoint_kind=kinesalite
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --single) single="$2"; shift 2 ;;
     --big) big="$2"; shift 2 ;;
+    --transform) transform="$2"; shift 2 ;;
     --endpoint) endpoint_kind="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
   esac
@@ -74,12 +78,25 @@ sinks:
       endpoint_url: $endpoint
 YAML
 
+# The same sink with a transform (the cost of running Lua per message).
+sed -e 's/^sinks:$/functions:\
+  - name: reshape\
+    type: transform\
+    code: |\
+      function transform(action, record, changes, metadata)\
+        return {id = record.id, account = record.account, total = record.total,\
+                action = action, table = metadata.table_name}\
+      end\
+sinks:/' -e 's/^    batch_size: 500$/    batch_size: 500\
+    transform: reshape/' "$work/sluice.yaml" >"$work/sluice-transform.yaml"
+
 now_s() { date +%s.%N; }
 lsn_of() { psql_ -Atc "SELECT pg_current_wal_lsn()"; }
 lsn_ge() { psql_ -Atc "SELECT '$1'::pg_lsn >= '$2'::pg_lsn"; }
 
 run_scenario() {
-  local name="$1" rows="$2" load_sql="$3"
+  local name="$1" rows="$2" load_sql="$3" config="${4:-$work/sluice.yaml}"
+  [[ "$rows" -gt 0 ]] || return 0
   psql_ -c "SELECT pg_create_logical_replication_slot('sluice_bench', 'pgoutput')" >/dev/null
   psql_ -c "SELECT pg_create_logical_replication_slot('recv_bench', 'pgoutput')" >/dev/null
   eval "$load_sql"
@@ -100,7 +117,7 @@ run_scenario() {
   emu_pid="$(cat "$work/kinesis/kinesis.pid")"
   emu_ticks0="$(awk '{print $14 + $15}' "/proc/$emu_pid/stat")"
   t0="$(now_s)"
-  "$sluice" run -c "$work/sluice.yaml" 2>"$work/sluice-$name.log" &
+  "$sluice" run -c "$config" 2>"$work/sluice-$name.log" &
   sluice_pid=$!
   while :; do
     local confirmed
@@ -138,3 +155,9 @@ run_scenario "single-row transactions" "$single" \
   "\"$pg_bin/pgbench\" -n -h \"$work/pg\" -p $pg_port -U postgres -c 2 -j 2 -t $((single / 2)) -f \"$work/insert.sql\" app >/dev/null"
 run_scenario "one ${big}-row transaction" "$big" \
   "psql_ -c \"INSERT INTO bench_rows (account, status, total) SELECT g % 1000, 'new', g / 100.0 FROM generate_series(1, $big) g\""
+big_insert() {
+  echo "psql_ -c \"INSERT INTO bench_rows (account, status, total) SELECT g % 1000, 'new', g / 100.0 FROM generate_series(1, $1) g\""
+}
+run_scenario "one ${transform}-row transaction, no function" "$transform" "$(big_insert "$transform")"
+run_scenario "one ${transform}-row transaction, Lua transform" "$transform" "$(big_insert "$transform")" \
+  "$work/sluice-transform.yaml"
