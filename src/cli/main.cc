@@ -24,6 +24,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "config/loader.h"
+#include "functions/runtime.h"
 
 namespace {
 
@@ -63,6 +64,15 @@ int Run(const std::string& path) {
   auto settings = Load(path);
   if (!settings) return kExitConfigError;
   const auto& clock = sluice::SystemClock::Instance();
+  if (!settings->functions.empty()) {
+    // A function that does not compile is a config error, found before
+    // anything connects.
+    auto compiled = sluice::functions::FunctionRuntime::Create(settings->functions, {});
+    if (!compiled.ok()) {
+      SLUICE_LOG_ERROR("{}: {}", path, compiled.error().message());
+      return kExitConfigError;
+    }
+  }
 
   for (const auto& db : settings->databases) {
     auto st = sluice::app::PreflightDatabase(*settings, db);
@@ -79,7 +89,7 @@ int Run(const std::string& path) {
   auto st = (*service)->Start();
   if (!st.ok()) {
     SLUICE_LOG_ERROR("{}", st.error().message());
-    return kExitFailure;
+    return st.error().code() == sluice::ErrorCode::kConfig ? kExitConfigError : kExitFailure;
   }
   SLUICE_LOG_INFO("sluice {} running ({} sink(s)); SIGTERM or Ctrl-C stops it", kVersion,
                   settings->sinks.size());

@@ -184,6 +184,18 @@ std::vector<std::unique_ptr<Message>> Dispatcher::Spill(SteadyTime older_than, s
   return out;
 }
 
+std::vector<std::unique_ptr<Message>> Dispatcher::SpillFailed() {
+  std::vector<std::unique_ptr<Message>> out;
+  for (Group* group = by_progress_.front(); group != nullptr;) {
+    Group* next = decltype(by_progress_)::Next(group);
+    if (group->state != GroupState::kInFlight && group->head->deliver_count > 0) {
+      TakeGroup(group, &out);
+    }
+    group = next;
+  }
+  return out;
+}
+
 std::vector<std::unique_ptr<Message>> Dispatcher::SpillBackingOff(SteadyTime older_than,
                                                                   size_t max_messages) {
   std::vector<std::unique_ptr<Message>> out;

@@ -77,6 +77,8 @@ class Dispatcher {
   // order, each group's messages in commit order.
   std::vector<std::unique_ptr<Message>> Spill(SteadyTime older_than, size_t min_bytes,
                                               size_t max_messages);
+  // Every slot group not in flight whose head has failed at least once.
+  std::vector<std::unique_ptr<Message>> SpillFailed();
   // Like Spill, but only groups backing off (their head failed).
   std::vector<std::unique_ptr<Message>> SpillBackingOff(SteadyTime older_than, size_t max_messages);
 

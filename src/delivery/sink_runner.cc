@@ -197,6 +197,12 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
   for (Message* m : batch) {
     Status made = maker.Make(m->change, &record);
     if (!made.ok()) {
+      if (m->deliver_count == 0) {
+        SLUICE_LOG_WARN("sink {}: message {} ({}, commit_lsn {}, commit_idx {}): {}; retried",
+                        options_.sink_name, m->id, TableOf(*m),
+                        m->change.txn ? m->change.txn->commit_lsn.ToString() : "?",
+                        m->change.commit_idx, made.error().message());
+      }
       local_failures.push_back({m, made.error().message()});
       continue;
     }
@@ -436,8 +442,11 @@ void SinkRunner::StoreLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (store_stopping_) {
-      // Messages already bound for the store are written; what stays in
-      // memory is read again from the slot after a restart.
+      // Messages already bound for the store are written, and so are groups
+      // whose head failed: they keep their deliver count and last error, and
+      // an operator can act on them while sluice is stopped. What else stays
+      // in memory is read again from the slot after a restart.
+      for (auto& m : dispatcher_.SpillFailed()) ToSpillBufferLocked(std::move(m));
       FlushSpillBuffer(lock);
       return;
     }

@@ -208,5 +208,21 @@ TEST(Dispatcher, ReadyGroupsStayInOrderAfterSpillingFromTheMiddle) {
   EXPECT_EQ(Ids(d.TakeBatch(kT0, 10)), (std::vector<uint64_t>{1, 3, 4}));
 }
 
+TEST(Dispatcher, SpillFailedTakesGroupsWhoseHeadFailedWhateverTheirAge) {
+  Dispatcher d;
+  d.Enqueue(Msg(1, "a"), kT0);
+  d.Enqueue(Msg(2, "a"), kT0);
+  d.Enqueue(Msg(3, "b"), kT0);
+  d.Enqueue(Msg(4, "c"), kT0);
+  auto batch = d.TakeBatch(kT0, 10);  // a, b, c in flight
+  batch[0]->deliver_count = 1;
+  d.Failed(batch[0], kT0 + seconds(60));  // "a" backs off
+  batch[1]->deliver_count = 1;
+  d.Returned(batch[1]);  // "b" failed once and is ready again; "c" stays in flight
+  EXPECT_EQ(Ids(d.SpillFailed()), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(d.size(), 1u);
+  EXPECT_EQ(d.KindOf("c"), Dispatcher::GroupKind::kSlot);
+}
+
 }  // namespace
 }  // namespace sluice::delivery

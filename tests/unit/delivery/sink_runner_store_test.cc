@@ -286,6 +286,27 @@ TEST_F(SinkRunnerStoreTest, MessagesBoundForTheStoreAreWrittenAtStop) {
   EXPECT_EQ(fake.requests_, 0);
 }
 
+TEST_F(SinkRunnerStoreTest, GroupsWhoseHeadFailedAreWrittenAtStopWithTheirError) {
+  options_.spill_after = std::chrono::hours(1);  // nothing would be written before stop
+  FakeKinesis fake(
+      [](const PutEntry& e, int) { return e.partition_key == "bad" ? "InternalFailure" : ""; });
+  SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
+  ASSERT_TRUE(runner.Start().ok());
+  EnqueueTransaction(runner, {"bad", "good"}, 600);  // idx 0, 1
+  EnqueueTransaction(runner, {"bad"}, 610);          // idx 2
+  ASSERT_TRUE(Eventually([&] { return runner.Stats().failed_attempts >= 1; }));
+  ASSERT_TRUE(fake.WaitDelivered(1));
+  runner.Stop();
+  auto page = store_->LoadPage("test-sink", 0, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages.size(), 2u);
+  EXPECT_EQ(page->messages[0].change.commit_idx, 0u);
+  EXPECT_GE(page->messages[0].deliver_count, 1);
+  EXPECT_NE(page->messages[0].last_error.find("InternalFailure"), std::string::npos);
+  EXPECT_EQ(page->messages[1].change.commit_idx, 2u);
+  EXPECT_EQ(acks_.Acknowledged(), Lsn(611));
+}
+
 // A RecordMaker standing in for the functions: by commit_idx % 4,
 // 0 is filtered out, 1 is routed to stream "other", 2 fails its first
 // attempt with a function error, 3 goes to the sink's stream.
