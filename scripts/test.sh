@@ -12,6 +12,8 @@
 #   SLUICE_TEST_SKIP     space-separated stages to skip: setup format unit integration compat e2e sanitize fuzz
 #   SLUICE_TEST_BENCH=0  skip building the benchmarks (built by default so they keep compiling)
 #   SLUICE_BUILD_DIR / SLUICE_ASAN_BUILD_DIR / SLUICE_FUZZ_BUILD_DIR   build directories
+#   SLUICE_OUTAGE_SECONDS  length of the Kinesis outage in e2e.outage (default 20 here so the
+#                          run stays short; 180 gives the full several-minute outage)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +25,7 @@ build="${SLUICE_BUILD_DIR:-build}"
 build_fuzz="${SLUICE_FUZZ_BUILD_DIR:-build-fuzz}"
 build_asan="${SLUICE_ASAN_BUILD_DIR:-build-asan}"
 export AWS_EC2_METADATA_DISABLED=true
+export SLUICE_OUTAGE_SECONDS="${SLUICE_OUTAGE_SECONDS:-20}"
 
 failed=()
 started_at=$SECONDS

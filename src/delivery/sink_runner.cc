@@ -517,7 +517,10 @@ void SinkRunner::FlushSpillBuffer(std::unique_lock<std::mutex>& lock) {
   }
   stored_.fetch_add(batch.size(), std::memory_order_relaxed);
   store_may_have_ = true;
+  // Their groups' heads may lie behind the pump's cursor (a group whose last
+  // stored message was just delivered): start the next pass from the top.
   next_pump_ = SteadyTime{};
+  pump_cursor_ = 0;
   SLUICE_LOG_DEBUG("sink {}: wrote {} messages to the local store", options_.sink_name,
                    batch.size());
 }
@@ -525,8 +528,10 @@ void SinkRunner::FlushSpillBuffer(std::unique_lock<std::mutex>& lock) {
 bool SinkRunner::PumpLocked(SteadyTime now) {
   if (!store_may_have_ || now < next_pump_ || now < blocked_until_) return false;
   if (loaded_count_ >= max_loaded_) return false;
-  auto page = store_->LoadDueGroupHeads(options_.sink_name, clock_.WallNow(), pump_cursor_,
-                                        max_loaded_ - loaded_count_);
+  // The page also returns heads already loaded (skipped below), so it asks
+  // for up to max_loaded_ rather than only the room left.
+  auto page =
+      store_->LoadDueGroupHeads(options_.sink_name, clock_.WallNow(), pump_cursor_, max_loaded_);
   if (!page.ok()) {
     SLUICE_LOG_ERROR("sink {}: reading the local store: {}", options_.sink_name,
                      page.error().message());
@@ -534,15 +539,21 @@ bool SinkRunner::PumpLocked(SteadyTime now) {
     return false;
   }
   size_t added = 0;
+  bool full = false;
   for (auto& stored : page->messages) {
+    if (loaded_count_ >= max_loaded_) {
+      full = true;
+      break;
+    }
+    pump_cursor_ = stored.id;
     // A group already here is being delivered; what follows its head is
     // loaded when the head is done.
     if (dispatcher_.KindOf(stored.group_key) != Dispatcher::GroupKind::kNone) continue;
     EnqueueLoadedLocked(std::move(stored), now);
     ++added;
   }
-  pump_cursor_ = page->next_after;
-  if (!page->more) {
+  if (!full) pump_cursor_ = page->next_after;
+  if (!full && !page->more) {
     pump_cursor_ = 0;
     if (added == 0) {
       next_pump_ = now + kPumpIdle;

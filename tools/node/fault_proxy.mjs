@@ -9,8 +9,10 @@
 // surviving entries, then answers the client with one entry per original
 // record in the original order (successes from upstream, failures made up
 // here). Every entry upstream stored is logged (stream, partition key, SHA-256
-// of Data, sequence number, whether the client got the answer), so a test can
-// prove that no acknowledged entry is ever put again.
+// of Data, sequence number, whether the client got the answer, time), so a
+// test can prove that no acknowledged entry is ever put again; every entry
+// failed here is logged too (the fail log: stream, partition key, SHA-256 of
+// Data, error code, time).
 //
 // Importable:
 //   const proxy = await startFaultProxy({upstream: 'http://127.0.0.1:4567', port: 0});
@@ -26,7 +28,8 @@
 //   DELETE /__proxy/rules          clears every rule (and releases stalled requests)
 //   GET    /__proxy/stats          -> counters (see stats() below), without the put log
 //   GET    /__proxy/log?from=N     -> {"from": N, "total": T, "entries": [...]}
-//   DELETE /__proxy/stats          resets counters and the put log
+//   GET    /__proxy/faillog?from=N -> the same for the fail log
+//   DELETE /__proxy/stats          resets counters, the put log and the fail log
 //
 // Rules: a list, evaluated per request in order. Common fields:
 //   type     'failEntries' | 'status' | 'drop' | 'stall' | 'down'
@@ -40,7 +43,10 @@
 //                selector: key (exact), keys (list), keyPattern (regex
 //                source), dataIncludes (substring of the UTF-8 decoded Data),
 //                indexes (positions in the request), probability (0..1, a
-//                PRNG seeded by `seed`, default 1). errorCode
+//                PRNG seeded by `seed`, default 1), maxPerEntry (this rule
+//                fails one entry -- same stream, partition key and Data --
+//                at most this many times, bounding a test's retry backoff;
+//                checked before the probability draw). errorCode
 //                'ProvisionedThroughputExceededException' (default) or
 //                'InternalFailure'; errorMessage overrides the realistic one.
 //                Several failEntries rules may fail entries of one request;
@@ -69,7 +75,7 @@ const kRuleTypes = ['failEntries', 'status', 'drop', 'stall', 'down'];
 const kCommonFields = ['type', 'op', 'stream', 'count'];
 const kFieldsByType = {
   failEntries: ['key', 'keys', 'keyPattern', 'dataIncludes', 'indexes', 'probability', 'seed',
-                'errorCode', 'errorMessage'],
+                'maxPerEntry', 'errorCode', 'errorMessage'],
   status: ['status', 'errorType', 'message'],
   drop: ['when'],
   stall: ['ms', 'then'],
@@ -95,6 +101,10 @@ function makePrng(seed) {
 }
 
 class RuleError extends Error {}
+
+// SHA-256 (hex) of a PutRecords entry's Data, given as base64.
+const sha256Hex = (base64) => crypto.createHash('sha256').update(Buffer.from(String(base64 ?? ''), 'base64'))
+    .digest('hex');
 
 function check(cond, where, what) {
   if (!cond) throw new RuleError(`${where}: ${what}`);
@@ -150,6 +160,11 @@ function compileRule(spec, i) {
               `${where}.probability`, 'must be a number from 0 to 1');
       }
       if (spec.seed !== undefined) check(Number.isInteger(spec.seed), `${where}.seed`, 'must be an integer');
+      if (spec.maxPerEntry !== undefined) {
+        check(Number.isInteger(spec.maxPerEntry) && spec.maxPerEntry >= 1, `${where}.maxPerEntry`,
+              'must be a positive integer');
+        rule.failedPerEntry = new Map();  // entry identity -> times this rule failed it
+      }
       rule.prng = makePrng(spec.seed ?? 1);
       check(spec.errorCode === undefined || kErrorCodes.includes(spec.errorCode), `${where}.errorCode`,
             `must be one of ${kErrorCodes.join(', ')}`);
@@ -205,7 +220,9 @@ function ruleMatches(rule, op, stream) {
       (rule.spec.stream === undefined || rule.spec.stream === stream);
 }
 
-function entrySelected(rule, entry, index, decodedData) {
+const entryIdentity = (stream, entry) => `${stream}|${entry?.PartitionKey}|${entry?.Data}`;
+
+function entrySelected(rule, entry, index, decodedData, identity) {
   const s = rule.spec;
   const key = entry?.PartitionKey;
   if (s.key !== undefined && key !== s.key) return false;
@@ -213,6 +230,7 @@ function entrySelected(rule, entry, index, decodedData) {
   if (rule.keyPattern && !(typeof key === 'string' && rule.keyPattern.test(key))) return false;
   if (s.indexes !== undefined && !s.indexes.includes(index)) return false;
   if (s.dataIncludes !== undefined && !decodedData().includes(s.dataIncludes)) return false;
+  if (rule.failedPerEntry && (rule.failedPerEntry.get(identity()) ?? 0) >= s.maxPerEntry) return false;
   if (s.probability !== undefined && !(rule.prng() < s.probability)) return false;
   return true;
 }
@@ -230,7 +248,7 @@ function newOpStats() {
 
 function newStats() {
   return {operations: {}, faults: {failEntries: 0, status: 0, drop: 0, stall: 0, down: 0},
-          connections: 0, abandoned: 0, upstreamErrors: 0, putLog: []};
+          connections: 0, abandoned: 0, upstreamErrors: 0, putLog: [], failLog: []};
 }
 
 function readBody(stream) {
@@ -365,8 +383,12 @@ class FaultProxy {
     const s = this.statsData;
     const out = {operations: structuredClone(s.operations), faults: {...s.faults},
                  connections: s.connections, abandoned: s.abandoned,
-                 upstreamErrors: s.upstreamErrors, putLogLength: s.putLog.length, down: !this.listening};
-    if (withLog) out.putLog = s.putLog.map((e) => ({...e}));
+                 upstreamErrors: s.upstreamErrors, putLogLength: s.putLog.length,
+                 failLogLength: s.failLog.length, down: !this.listening};
+    if (withLog) {
+      out.putLog = s.putLog.map((e) => ({...e}));
+      out.failLog = s.failLog.map((e) => ({...e}));
+    }
     return out;
   }
 
@@ -437,10 +459,11 @@ class FaultProxy {
       case 'DELETE stats':
         this.resetStats();
         return sendJson(res, 200, this.stats({withLog: false}));
-      case 'GET log': {
+      case 'GET log':
+      case 'GET faillog': {
         const from = Number(new URL(req.url, 'http://proxy').searchParams.get('from') ?? 0);
         if (!isCount(from)) return sendJson(res, 400, {error: 'from must be a non-negative integer'});
-        const log = this.statsData.putLog;
+        const log = route === 'GET log' ? this.statsData.putLog : this.statsData.failLog;
         return sendJson(res, 200, {from, total: log.length, entries: log.slice(from)});
       }
       default:
@@ -541,8 +564,13 @@ class FaultProxy {
         if (failures[i]) continue;
         let decoded = null;
         const data = () => (decoded ??= Buffer.from(String(records[i]?.Data ?? ''), 'base64').toString('utf8'));
-        if (!entrySelected(rule, records[i], i, data)) continue;
+        const identity = () => entryIdentity(stream, records[i]);
+        if (!entrySelected(rule, records[i], i, data, identity)) continue;
         failures[i] = entryError(rule, stream, account);
+        if (rule.failedPerEntry) rule.failedPerEntry.set(identity(), (rule.failedPerEntry.get(identity()) ?? 0) + 1);
+        this.statsData.failLog.push({stream, partitionKey: records[i]?.PartitionKey,
+                                     dataSha256: sha256Hex(records[i]?.Data), errorCode: failures[i].ErrorCode,
+                                     at: Date.now()});
         rule.remaining--;
         rule.applied++;
         this.statsData.faults.failEntries++;
@@ -590,9 +618,8 @@ class FaultProxy {
         const entry = records[survivors[j]];
         this.statsData.putLog.push({
           stream, partitionKey: entry.PartitionKey,
-          dataSha256: crypto.createHash('sha256').update(Buffer.from(String(entry.Data ?? ''), 'base64'))
-              .digest('hex'),
-          sequenceNumber: r.SequenceNumber, shardId: r.ShardId, acknowledged,
+          dataSha256: sha256Hex(entry.Data),
+          sequenceNumber: r.SequenceNumber, shardId: r.ShardId, acknowledged, at: Date.now(),
         });
       });
       if (dropAfter) return void res.destroy();

@@ -74,6 +74,7 @@ export class Pipeline {
     this.slot = `sluice_slot_${tag}`;
     this.publication = `sluice_pub_${tag}`;
     this.sinkName = options.sinkName ?? 'kinesis-sink';
+    this.dataDir = path.join(this.dir, 'data');
     this.configPath = path.join(this.dir, 'sluice.yaml');
     this.logPath = path.join(this.dir, 'sluice.log');
     this.sluice = null;
@@ -87,17 +88,19 @@ export class Pipeline {
                                       shards: options.shards ?? 1});
     this.streamArn = arn;
     fs.writeFileSync(this.configPath, sluiceConfig({
-      dataDir: path.join(this.dir, 'data'),
+      dataDir: this.dataDir,
       apiPort: services.apiPort,
       databaseUrl: services.databaseUrl,
       slot: this.slot,
       publication: this.publication,
       sinkName: this.sinkName,
       streamArn: arn,
-      endpoint: services.endpoint,
+      endpoint: options.endpoint ?? services.endpoint,
       tables: options.tables,
       batchSize: options.batchSize,
       messageGrouping: options.messageGrouping,
+      extraSinkYaml: options.extraSinkYaml,
+      extraTopYaml: options.extraTopYaml,
     }));
   }
 
@@ -186,6 +189,10 @@ export class Pipeline {
 
 // Creates the pipeline's table(s) (setupSql), stream and config, starts
 // sluice, runs `body(pipeline)`, then stops sluice. Errors carry sluice's log.
+// Options: setupSql, tables, shards, batchSize, messageGrouping, sinkName,
+// start (false: the body starts sluice), endpoint (the Kinesis endpoint sluice
+// uses, e.g. a fault proxy; the reader always reads the emulator directly),
+// extraTopYaml / extraSinkYaml (see sluiceConfig).
 export async function withPipeline(env, options, body) {
   assert.ok(env.services, 'services did not start');
   const p = new Pipeline(env.services, options);

@@ -21,11 +21,14 @@ const yamlString = (s) => JSON.stringify(String(s));  // JSON strings are YAML s
 
 // The YAML of one database and one Kinesis sink (SPEC §1). `tables` is a list
 // of {name: 'public.t', groupColumns?: [...]}; all of them are included.
+// extraTopYaml: top-level lines (e.g. 'spill_after_ms: 1000'); extraSinkYaml:
+// lines appended after the destination (indent 6 to add destination keys).
 export function sluiceConfig({dataDir, apiPort, databaseUrl, slot, publication, sinkName,
                               streamArn, endpoint, tables, batchSize = 10, messageGrouping,
-                              extraSinkYaml = ''}) {
+                              extraSinkYaml = '', extraTopYaml = ''}) {
   const lines = [
     `data_dir: ${yamlString(dataDir)}`,
+    ...(extraTopYaml ? [extraTopYaml] : []),
     `api: {listen: ${yamlString(`127.0.0.1:${apiPort}`)}, token: e2e-token}`,
     'databases:',
     '  - name: app',
