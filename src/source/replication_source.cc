@@ -220,7 +220,8 @@ Status ReplicationSource::RunSession(bool* streamed) {
   }
   *streamed = true;
   SLUICE_LOG_INFO("streaming slot '{}' of database '{}' from {} (publication '{}')",
-                  settings_.slot_name, settings_.name, start.ToString(),
+                  settings_.slot_name, settings_.name,
+                  start.value() == 0 ? std::string("its confirmed position") : start.ToString(),
                   settings_.publication_name);
   return Stream(conn);
 }
