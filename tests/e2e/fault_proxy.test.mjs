@@ -189,6 +189,24 @@ describe('fault proxy in front of kinesis-local', () => {
     assert.deepEqual((await read(1)).map((r) => r.data), ['try2']);
   });
 
+  test('maxPerEntry fails each entry at most that many times, and the fail log lists them', async () => {
+    const {proxy, put, read} = await setup([{type: 'failEntries', keys: ['a', 'b'], maxPerEntry: 2}]);
+    const outcomes = [];
+    for (let i = 0; i < 3; i++) {
+      const {body} = await put([entry('a', 'same-a'), entry('b', 'same-b'), entry('c', `c${i}`)]);
+      outcomes.push(body.Records.map((r) => r.ErrorCode ?? 'ok'));
+    }
+    const e = 'ProvisionedThroughputExceededException';
+    assert.deepEqual(outcomes, [[e, e, 'ok'], [e, e, 'ok'], ['ok', 'ok', 'ok']]);
+    assert.deepEqual((await read(5)).map((r) => r.data).sort(), ['c0', 'c1', 'c2', 'same-a', 'same-b']);
+    const failLog = proxy.stats().failLog;
+    assert.equal(failLog.length, 4);
+    assert.deepEqual(failLog.map((f) => f.partitionKey).sort(), ['a', 'a', 'b', 'b']);
+    const viaHttp = await fetch(`${proxy.url}/__proxy/faillog?from=3`).then((r) => r.json());
+    assert.equal(viaHttp.total, 4);
+    assert.equal(viaHttp.entries.length, 1);
+  });
+
   test('status answers 500, 503 and 400 with a __type, without forwarding', async () => {
     const {proxy, put, read} = await setup();
     const cases = [
