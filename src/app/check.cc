@@ -54,7 +54,14 @@ int RunCheck(const config::Settings& settings, const Clock& clock, std::ostream&
       out << "sink " << sink.name << ": disabled, not checked\n";
       continue;
     }
-    auto client = MakeSinkClient(sink, clock);
+    auto credentials = MakeSinkCredentials(sink, clock);
+    if (auto keys = credentials->Get(); !keys.ok()) {
+      ++problems;
+      out << "sink " << sink.name << ": error: " << keys.error().message() << "\n";
+      continue;
+    }
+    out << "sink " << sink.name << ": credentials from " << credentials->Describe() << "\n";
+    auto client = MakeSinkClient(sink, credentials, clock);
     if (!client.ok()) {
       ++problems;
       out << "sink " << sink.name << ": error: " << client.error().message() << "\n";

@@ -1,31 +1,45 @@
 #include "app/clients.h"
 
-#include "aws/credentials.h"
+#include "aws/chain.h"
+#include "config/environment.h"
 #include "http/curl_transport.h"
 
 namespace sluice::app {
 
-Status CheckSinkSupported(const config::SinkSettings& sink) {
-  if (sink.destination.use_task_role) {
-    return Error(ErrorCode::kConfig,
-                 "sink " + sink.name +
-                     ": destination.use_task_role: the AWS credential chain is not available in "
-                     "this build yet; give access_key_id and secret_access_key");
-  }
-  return OkStatus();
-}
+Status CheckSinkSupported(const config::SinkSettings& sink) { return OkStatus(); }
 
-Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,
-                                                               const Clock& clock) {
-  SLUICE_RETURN_IF_ERROR(CheckSinkSupported(sink));
+std::shared_ptr<aws::CredentialsProvider> MakeSinkCredentials(const config::SinkSettings& sink,
+                                                              const Clock& clock) {
   const auto& d = sink.destination;
+  if (d.use_task_role) {
+    // Credential endpoints (STS, the container agent, IMDS) always verify TLS:
+    // tls_verify is about the Kinesis endpoint (emulators).
+    return aws::MakeDefaultCredentialsChain(
+        aws::StsLocation{d.stream.region, d.stream.partition}, config::Environment::Process(),
+        []() -> std::unique_ptr<http::Transport> {
+          return std::make_unique<http::CurlTransport>(http::TlsVerify::kOn);
+        },
+        clock);
+  }
   aws::Credentials creds;
   creds.access_key_id = d.access_key_id;
   creds.secret_access_key = d.secret_access_key;
   creds.session_token = d.session_token;
-  const auto tls = d.tls_verify ? http::TlsVerify::kOn : http::TlsVerify::kOff;
+  return std::make_shared<aws::StaticCredentialsProvider>(std::move(creds));
+}
+
+Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,
+                                                               const Clock& clock) {
+  return MakeSinkClient(sink, MakeSinkCredentials(sink, clock), clock);
+}
+
+Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(
+    const config::SinkSettings& sink, std::shared_ptr<aws::CredentialsProvider> credentials,
+    const Clock& clock) {
+  SLUICE_RETURN_IF_ERROR(CheckSinkSupported(sink));
+  const auto tls = sink.destination.tls_verify ? http::TlsVerify::kOn : http::TlsVerify::kOff;
   return kinesis::MakeKinesisClient(
-      d, std::make_shared<aws::StaticCredentialsProvider>(std::move(creds)),
+      sink.destination, std::move(credentials),
       [tls]() -> std::unique_ptr<http::Transport> {
         return std::make_unique<http::CurlTransport>(tls);
       },

@@ -1,9 +1,10 @@
-// Builds the Kinesis client of a sink from its destination settings (shared by
-// `run` and `check`).
+// Builds the credentials and the Kinesis client of a sink from its destination
+// settings (shared by `run` and `check`).
 #pragma once
 
 #include <memory>
 
+#include "aws/credentials.h"
 #include "base/clock.h"
 #include "base/result.h"
 #include "config/settings.h"
@@ -12,10 +13,21 @@
 namespace sluice::app {
 
 // Refuses what a sink asks for that this build cannot do yet, rather than
-// silently running without it: the AWS credential chain (use_task_role).
+// silently running without it. Nothing is refused at present.
 Status CheckSinkSupported(const config::SinkSettings& sink);
 
+// The sink's credentials: its static keys, or with use_task_role the AWS
+// default chain (aws/chain.h) from the process environment, STS in the stream
+// ARN's region, with refresh. `clock` must outlive the result.
+std::shared_ptr<aws::CredentialsProvider> MakeSinkCredentials(const config::SinkSettings& sink,
+                                                              const Clock& clock);
+
+// The sink's client, with MakeSinkCredentials(sink, clock).
 Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,
                                                                const Clock& clock);
+// The sink's client with the given credentials.
+Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(
+    const config::SinkSettings& sink, std::shared_ptr<aws::CredentialsProvider> credentials,
+    const Clock& clock);
 
 }  // namespace sluice::app

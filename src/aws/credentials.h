@@ -1,6 +1,6 @@
-// AWS credentials and the provider seam. Static keys now; the full chain
-// (environment, profile, web identity, container, IMDSv2) plugs in behind
-// CredentialsProvider.
+// AWS credentials and the provider seam: static keys here; the default chain
+// (environment, shared files, web identity, container, IMDSv2) is in
+// providers.h and chain.h, the refreshing cache in refreshing.h.
 #pragma once
 
 #include <optional>
@@ -29,6 +29,10 @@ class CredentialsProvider {
   virtual void Invalidate() {}
   // Names the provider in errors ("static keys", "environment", ...).
   virtual std::string Name() const = 0;
+  // Where the credentials of the last successful Get() came from, for people
+  // ("web identity (role arn:aws:iam::...)"); Name() when there is no more to
+  // say. Never a secret.
+  virtual std::string Describe() const { return Name(); }
 };
 
 class StaticCredentialsProvider final : public CredentialsProvider {

@@ -108,7 +108,7 @@ class Client final : public KinesisClient {
 
   PutRecordsResult PutRecords(const config::StreamArn& stream, const std::string& body,
                               size_t record_count) override {
-    auto response = Call("PutRecords", stream, body);
+    auto response = CallRenewingCredentials("PutRecords", stream, body);
     if (!response.ok()) {
       PutRecordsResult result;
       result.failure = response.error().code() == ErrorCode::kAuth ? RequestFailure::kCredentials
@@ -130,7 +130,7 @@ class Client final : public KinesisClient {
                                  const std::string& body, Parser parse, bool* denied) {
     *denied = false;
     const std::string what = "kinesis:" + std::string(action) + " on " + stream.arn;
-    auto response = Call(action, stream, body);
+    auto response = CallRenewingCredentials(action, stream, body);
     if (!response.ok()) return response.error().WithContext(what);
     const http::Response& r = response.value();
     if (r.status >= 200 && r.status <= 299) {
@@ -146,6 +146,23 @@ class Client final : public KinesisClient {
     return Error(ErrorCodeFor(failure, error.code),
                  what + verb + (error.code.empty() ? "" : error.code + ": ") + error.message +
                      " (HTTP " + std::to_string(r.status) + ")");
+  }
+
+  // Call(), and when AWS rejects the credentials (ExpiredToken,
+  // UnrecognizedClient, InvalidClientTokenId) invalidates them and sends the
+  // request once more with fresh ones, so an expired token costs no failed
+  // request. A second rejection is returned as it is.
+  Result<http::Response> CallRenewingCredentials(std::string_view action,
+                                                 const config::StreamArn& stream,
+                                                 const std::string& body) {
+    auto response = Call(action, stream, body);
+    if (!response.ok() || (response->status >= 200 && response->status <= 299)) return response;
+    if (ClassifyFailure(response->status, ParseAwsError(*response).code) !=
+        RequestFailure::kCredentials) {
+      return response;
+    }
+    credentials_->Invalidate();
+    return Call(action, stream, body);
   }
 
   // Builds, signs and sends one request. Errors: kAuth when no credentials

@@ -89,8 +89,11 @@ using TransportFactory = std::function<std::unique_ptr<http::Transport>()>;
 //   Kinesis_20131202.<Action>; signed (aws::SignRequest, service "kinesis",
 //   region from the stream ARN) with credentials->Get() at the time of the call
 //   and clock.WallNow(); destination's request and connect timeouts.
-// On a credentials rejection it calls credentials->Invalidate(); retrying is
-// the caller's business. `transport_factory` is called (from any sender thread)
+// On a credentials rejection (ExpiredToken, UnrecognizedClient,
+// InvalidClientTokenId) it calls credentials->Invalidate() and sends the
+// request once more, signed with what Get() returns then; if that is rejected
+// too it invalidates again and reports kCredentials (retrying further is the
+// caller's business). `transport_factory` is called (from any sender thread)
 // whenever no idle transport is available; transports are kept for reuse.
 // `credentials` is shared: one provider (and its cache) serves every sink that
 // uses the same credentials. `clock` must outlive the client.

@@ -25,12 +25,32 @@ TEST(CheckSinkSupported, SinksWithFunctionsAreSupported) {
   }
 }
 
-TEST(CheckSinkSupported, TaskRoleIsRefusedWithTheKeyNamed) {
+TEST(CheckSinkSupported, TaskRoleIsSupported) {
   auto sink = PlainSink();
+  sink.destination.access_key_id.clear();
   sink.destination.use_task_role = true;
-  auto st = CheckSinkSupported(sink);
-  ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message().find("destination.use_task_role"), std::string::npos);
+  EXPECT_TRUE(CheckSinkSupported(sink).ok());
+}
+
+TEST(MakeSinkCredentials, TaskRoleBuildsTheCredentialChain) {
+  auto sink = PlainSink();
+  sink.destination.access_key_id.clear();
+  sink.destination.use_task_role = true;
+  auto credentials = MakeSinkCredentials(sink, SystemClock::Instance());
+  ASSERT_NE(credentials, nullptr);
+  EXPECT_EQ(credentials->Name(), "AWS credential chain");
+  EXPECT_TRUE(MakeSinkClient(sink, SystemClock::Instance()).ok());
+}
+
+TEST(MakeSinkCredentials, StaticKeysAreUsedAsGiven) {
+  auto sink = PlainSink();
+  sink.destination.secret_access_key = Secret("s");
+  auto credentials = MakeSinkCredentials(sink, SystemClock::Instance());
+  EXPECT_EQ(credentials->Name(), "static keys");
+  auto keys = credentials->Get();
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(keys->access_key_id, "AKIDEXAMPLE");
+  EXPECT_EQ(keys->secret_access_key.Reveal(), "s");
 }
 
 }  // namespace

@@ -256,15 +256,82 @@ TEST(KinesisClient, DescribeStreamMalformedBodyIsProtocolError) {
             std::string::npos);
 }
 
-TEST(KinesisClient, ExpiredTokenInvalidatesCredentials) {
+TEST(KinesisClient, ExpiredTokenTwiceInvalidatesAndReportsCredentialsFailure) {
   Harness h;
-  h.script->Reply(
-      400,
-      R"({"__type":"ExpiredTokenException","message":"The security token included in the request is expired"})");
+  for (int i = 0; i < 2; ++i) {
+    h.script->Reply(
+        400,
+        R"({"__type":"ExpiredTokenException","message":"The security token included in the request is expired"})");
+  }
   const auto result = h.client->PutRecords(h.destination.stream, "{}", 2);
   EXPECT_EQ(result.failure, RequestFailure::kCredentials);
   EXPECT_EQ(result.error_code, "ExpiredTokenException");
-  EXPECT_EQ(h.provider->invalidations, 1);
+  EXPECT_EQ(h.script->requests().size(), 2u);  // the first rejection is retried once
+  EXPECT_EQ(h.provider->invalidations, 2);
+}
+
+// Hands out "AKIDOLD" until Invalidate(), then "AKIDNEW" (a renewed session).
+class RotatingCredentials final : public aws::CredentialsProvider {
+ public:
+  Result<aws::Credentials> Get() override {
+    aws::Credentials c = Keys("token-" + std::to_string(invalidations));
+    c.access_key_id = invalidations == 0 ? "AKIDOLD" : "AKIDNEW";
+    return c;
+  }
+  void Invalidate() override { ++invalidations; }
+  std::string Name() const override { return "rotating"; }
+  int invalidations = 0;
+};
+
+std::string AccessKeyOf(const http::Request& request) {
+  const std::string authorization = HeaderValue(request, "authorization");
+  const size_t start = authorization.find("Credential=") + 11;
+  return authorization.substr(start, authorization.find('/', start) - start);
+}
+
+TEST(KinesisClient, ExpiredTokenIsRetriedOnceWithFreshCredentials) {
+  for (const char* code :
+       {"ExpiredTokenException", "UnrecognizedClientException", "InvalidClientTokenId"}) {
+    SCOPED_TRACE(code);
+    auto script = std::make_shared<Script>();
+    auto provider = std::make_shared<RotatingCredentials>();
+    FixedClock clock(kNow);
+    auto client = MakeKinesisClient(
+        Harness::Destination(), provider,
+        [script] { return std::make_unique<FakeTransport>(script); }, clock);
+    script->Reply(400, std::string(R"({"__type":")") + code + R"(","message":"expired"})");
+    script->Reply(200,
+                  R"({"FailedRecordCount":0,"Records":[{"SequenceNumber":"7","ShardId":"s-0"}]})");
+
+    const auto result = client->PutRecords(Harness::Destination().stream, "{\"body\":1}", 1);
+    ASSERT_EQ(result.failure, RequestFailure::kNone) << result.error_message;
+    ASSERT_EQ(result.records.size(), 1u);
+    EXPECT_EQ(result.records[0].sequence_number, "7");
+    EXPECT_EQ(provider->invalidations, 1);
+    const auto requests = script->requests();
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(AccessKeyOf(requests[0]), "AKIDOLD");
+    EXPECT_EQ(AccessKeyOf(requests[1]), "AKIDNEW");
+    EXPECT_EQ(HeaderValue(requests[1], "x-amz-security-token"), "token-1");
+    EXPECT_EQ(requests[1].body, requests[0].body);
+  }
+}
+
+TEST(KinesisClient, DescribeStreamIsRetriedOnceAfterExpiredToken) {
+  auto script = std::make_shared<Script>();
+  auto provider = std::make_shared<RotatingCredentials>();
+  FixedClock clock(kNow);
+  auto client = MakeKinesisClient(
+      Harness::Destination(), provider,
+      [script] { return std::make_unique<FakeTransport>(script); }, clock);
+  script->Reply(400, R"({"__type":"ExpiredTokenException","message":"expired"})");
+  script->Reply(200, kSummaryOk);
+  const auto summary = client->DescribeStream(Harness::Destination().stream);
+  ASSERT_TRUE(summary.ok()) << summary.error().message();
+  const auto requests = script->requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(AccessKeyOf(requests[1]), "AKIDNEW");
+  EXPECT_EQ(HeaderValue(requests[1], "x-amz-target"), "Kinesis_20131202.DescribeStreamSummary");
 }
 
 TEST(KinesisClient, OtherFailuresKeepCredentials) {
