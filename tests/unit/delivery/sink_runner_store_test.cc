@@ -375,5 +375,81 @@ TEST_F(SinkRunnerStoreTest, RecordMakerFiltersRoutesPerStreamAndFailsOnFunctionE
   EXPECT_EQ(stats.failed_attempts, 4u);
 }
 
+// Routes by commit_idx parity: even to the sink's stream, odd to "other";
+// fails every attempt of the commit_idx in `always_fail`.
+class ParityMaker final : public RecordMaker {
+ public:
+  explicit ParityMaker(int64_t always_fail = -1) : always_fail_(always_fail) {}
+  Status Make(const model::Change& change, Record* record) override {
+    if (static_cast<int64_t>(change.commit_idx) == always_fail_) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "function 'shape' (transform): shape:2: attempt to index a nil value");
+    }
+    record->filtered = false;
+    record->stream.reset();
+    record->data = "{\"metadata\":{\"commit_idx\":" + std::to_string(change.commit_idx) + "}}";
+    if (change.commit_idx % 2 == 1) {
+      std::string why;
+      record->stream =
+          config::StreamArn::Parse("arn:aws:kinesis:us-east-1:123456789012:stream/other", &why);
+    }
+    return OkStatus();
+  }
+
+ private:
+  const int64_t always_fail_;
+};
+
+TEST_F(SinkRunnerStoreTest, OneGroupRoutedOverTwoStreamsIsPutInCommitOrder) {
+  options_.store = nullptr;
+  options_.make_record_maker = []() -> Result<std::unique_ptr<RecordMaker>> {
+    return std::unique_ptr<RecordMaker>(std::make_unique<ParityMaker>());
+  };
+  // Every other put of the group fails once, so retries interleave with the
+  // other stream's requests.
+  FakeKinesis fake([](const PutEntry& e, int attempt) {
+    return (e.commit_idx % 3 == 0 && attempt == 1) ? "InternalFailure" : "";
+  });
+  options_.retry.initial = milliseconds(1);
+  options_.retry.cap = milliseconds(4);
+  SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
+  ASSERT_TRUE(runner.Start().ok());
+  uint64_t lsn = 700;
+  for (int i = 0; i < 12; ++i) EnqueueTransaction(runner, {"a"}, lsn += 10);
+  ASSERT_TRUE(runner.WaitUntilEmpty(std::chrono::seconds(30)));
+  runner.Stop();
+  std::vector<int64_t> order;
+  std::vector<std::string> streams;
+  for (const auto& e : fake.delivered_) {
+    order.push_back(e.commit_idx);
+    streams.push_back(e.stream);
+  }
+  std::vector<int64_t> want;
+  for (int64_t i = 0; i < 12; ++i) want.push_back(i);
+  EXPECT_EQ(order, want) << "one group's messages, across two streams, in commit order";
+  for (size_t i = 0; i < streams.size(); ++i) {
+    EXPECT_EQ(streams[i], i % 2 == 1 ? "other" : "test") << "message " << i;
+  }
+}
+
+TEST_F(SinkRunnerStoreTest, AFunctionErrorIsKeptAsTheMessagesLastError) {
+  options_.make_record_maker = []() -> Result<std::unique_ptr<RecordMaker>> {
+    return std::unique_ptr<RecordMaker>(std::make_unique<ParityMaker>(/*always_fail=*/0));
+  };
+  FakeKinesis fake([](const PutEntry&, int) { return std::string(); });
+  SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
+  ASSERT_TRUE(runner.Start().ok());
+  EnqueueTransaction(runner, {"a", "b"}, 800);  // idx 0 fails in the function, idx 1 flows
+  ASSERT_TRUE(Eventually([&] { return acks_.Acknowledged() == Lsn(801); }));
+  runner.Stop();
+  auto head = store_->GroupHead("test-sink", "16384/a");
+  ASSERT_TRUE(head.ok() && head->has_value());
+  EXPECT_GE((*head)->deliver_count, 1);
+  EXPECT_EQ((*head)->last_error,
+            "function 'shape' (transform): shape:2: attempt to index a nil value");
+  EXPECT_EQ(OrderByKey(fake.delivered_)["b"], (std::vector<int64_t>{1}));
+  EXPECT_TRUE(OrderByKey(fake.delivered_)["a"].empty());
+}
+
 }  // namespace
 }  // namespace sluice::delivery
