@@ -20,7 +20,9 @@ import {kDummySecretAccessKey, sluiceBinary, sluiceConfig, sluiceEnv} from './li
 
 // The Postgres of this file runs with wal_level = replica: the config tests
 // never reach it, the wal_level tests need it that way.
-const env = useServices('cli', {pgExtraConf: 'wal_level = replica'});
+// sluice check / run reach the emulator through the file's sigv4 proxy
+// (env.services.signing), with the dummy static keys the config tests look for.
+const env = useServices('cli', {pgExtraConf: 'wal_level = replica', credentials: 'static'});
 
 const kExitFailure = 1;
 const kExitConfigError = 2;
@@ -210,7 +212,7 @@ test('unreachable database: run exits 1 naming host:port, check reports it', asy
     const yaml = validConfig({
       databaseUrl: `postgres://postgres:${kDatabasePassword}@127.0.0.1:${port}/app`,
       streamArn: await streamForCheck('unreachable'),
-      endpoint: env.services.endpoint,
+      endpoint: env.services.signing.endpoint,
     });
     const file = writeConfig(yaml);
     const expected = `database app: cannot connect to Postgres at 127.0.0.1:${port} ` +
@@ -240,7 +242,7 @@ test('wal_level not logical: run exits 1 before creating anything, check reports
   const yaml = validConfig({
     databaseUrl: env.services.databaseUrl,
     streamArn: await streamForCheck('wal-level'),
-    endpoint: env.services.endpoint,
+    endpoint: env.services.signing.endpoint,
   });
   const file = writeConfig(yaml);
   const finding = "wal_level is 'replica' but must be 'logical' for logical replication: set " +

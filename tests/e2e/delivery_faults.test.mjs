@@ -10,7 +10,9 @@ import {useServices, waitFor, withPipeline} from './lib/harness.mjs';
 import {ChangeLoad, assertDelivered, assertNoAcknowledgedEntryResent, kLoadTable, kLoadTableSql,
         makePrng, readUntilDelivered, startProxy} from './lib/faults.mjs';
 
-const env = useServices('delivery-faults');
+// Every pipeline here signs with a temporary key and session token (through
+// the harness's sigv4 proxy, in front of the fault proxy).
+const env = useServices('delivery-faults', {credentials: 'session'});
 
 // Runs `body(pipeline, proxy)` with sluice putting through a fresh fault proxy
 // that starts with `rules`. A failure's message carries the proxy's stats.

@@ -12,14 +12,17 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 export const kDummyAccessKeyId = 'AKIAIOSFODNN7EXAMPLE';
 export const kDummySecretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
-export function makeKinesisClient({endpoint, region = 'us-east-1'}) {
+// credentials: {accessKeyId, secretAccessKey, sessionToken?}, default the
+// dummy keys (e.g. for a signature-checking proxy that knows other keys).
+export function makeKinesisClient({endpoint, region = 'us-east-1', credentials, maxAttempts = 5}) {
   if (!endpoint) throw new Error('an --endpoint is required (e.g. http://127.0.0.1:4567)');
   return new KinesisClient({
     endpoint,
     region,
     // A fresh object: the SDK annotates the credentials it is given.
-    credentials: {accessKeyId: kDummyAccessKeyId, secretAccessKey: kDummySecretAccessKey},
-    maxAttempts: 5,
+    credentials: credentials ? {...credentials}
+        : {accessKeyId: kDummyAccessKeyId, secretAccessKey: kDummySecretAccessKey},
+    maxAttempts,
     // HTTP/1.1: the Kinesis client defaults to HTTP/2, which kinesis-local's
     // cleartext port answers with intermittent protocol errors.
     requestHandler: new NodeHttpHandler({

@@ -9,7 +9,20 @@
 //
 // A failing test's error carries the tail of sluice's log. At the end of a
 // passing test sluice gets SIGTERM and must exit 0.
+//
+// Signatures (issue 5): sluice never talks to the emulator directly. Each
+// pipeline starts a signature-checking proxy (tools/node/sigv4_proxy.mjs) in
+// front of its Kinesis endpoint -- the emulator, or a fault proxy given as
+// `endpoint` -- and sluice's endpoint_url is that proxy:
+//   sluice -> sigv4 proxy -> [fault proxy ->] kinesis-local
+// (the fault proxy rewrites Host and, for failed entries, the body, so it can
+// only stand behind the check). The proxy knows the pipeline's credentials:
+// static keys or a temporary key with a session token, by the file's
+// `credentials` mode (see useServices). Any rejected request fails the test at
+// finish(), so a signing bug cannot hide behind sluice's retries. Readers (the
+// AWS SDK) go to the emulator directly.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {setTimeout as delay} from 'node:timers/promises';
@@ -17,36 +30,101 @@ import {after, before} from 'node:test';
 
 import {createStream} from '../../../tools/node/create_stream.mjs';
 import {readStream} from '../../../tools/node/read_stream.mjs';
+import {startSigV4Proxy} from '../../../tools/node/sigv4_proxy.mjs';
 
 import {parseExact} from './json.mjs';
 import {nonLoopbackListeners} from './listeners.mjs';
 import {Services, kDatabasePassword} from './services.mjs';
-import {SluiceProcess, kDummySecretAccessKey, logTail, sluiceBinary, sluiceConfig} from './sluice.mjs';
+import {SluiceProcess, kDummyCredentials, kDummySecretAccessKey, logTail, sluiceBinary, sluiceConfig}
+  from './sluice.mjs';
 
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+const kCredentialModes = ['static', 'session', 'alternate'];
+
+// Fresh temporary credentials, shaped like STS's: an ASIA key id, a 40
+// character secret and a long base64 session token (with '+', '/' and '=').
+export function makeTemporaryCredentials() {
+  const alnum = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const id = Array.from(crypto.randomBytes(16), (b) => alnum[b % alnum.length]).join('');
+  return {
+    accessKeyId: `ASIA${id}`,
+    secretAccessKey: crypto.randomBytes(30).toString('base64').replace(/^./, '/'),
+    sessionToken: `IQoJb3JpZ2luX2VjE${crypto.randomBytes(301).toString('base64')}+/=`,
+  };
+}
+
+// The key table of a sigv4 proxy that accepts `credentials`.
+export function proxyKeysFor(credentials) {
+  const entry = {secretAccessKey: credentials.secretAccessKey};
+  if (credentials.sessionToken) entry.sessionToken = credentials.sessionToken;
+  return {[credentials.accessKeyId]: entry};
+}
+
+// Credentials for the n-th pipeline of a file in `mode`: 'static' (the dummy
+// keys), 'session' (a fresh temporary key and session token) or 'alternate'
+// (odd pipelines session, even ones static). SLUICE_E2E_CREDENTIALS
+// ('static' | 'session') overrides the mode of files that alternate.
+function credentialsFor(mode, n) {
+  const session = mode === 'session' || (mode === 'alternate' && n % 2 === 1);
+  return session ? makeTemporaryCredentials() : {...kDummyCredentials};
+}
+
+// Fails with the proxy's rejections when it refused any request: sluice's
+// signatures must always be right, whatever it retried.
+export function assertNoRejections(proxy, what) {
+  const {rejected, rejectedByReason, rejections} = proxy.stats();
+  assert.equal(rejected, 0, `the sigv4 proxy of ${what} rejected ${rejected} request(s) ` +
+               `${JSON.stringify(rejectedByReason)}; last: ${JSON.stringify(rejections.slice(-3))}`);
+}
 
 // Registers before/after hooks that start and stop the services of this test
 // file. The returned object's `services` is set once before() ran.
 // Options: kinesisFlavour ('kinesis-local' | 'kinesalite'), needsSluice
-// (default true: fail early and clearly when SLUICE_BIN is missing).
-export function useServices(name, {needsSluice = true, ...options} = {}) {
+// (default true: fail early and clearly when SLUICE_BIN is missing),
+// credentials: how sluice signs ('static', 'session' or 'alternate', the
+// default; see credentialsFor).
+//
+// services.signing: a sigv4 proxy in front of the emulator for sluice runs
+// outside withPipeline (e.g. `sluice check` on a config of the test's own):
+// {endpoint, credentials}; its rejections fail the file in after().
+export function useServices(name, {needsSluice = true, credentials = 'alternate', ...options} = {}) {
+  const mode = credentials === 'alternate' ? (process.env.SLUICE_E2E_CREDENTIALS || credentials) : credentials;
+  assert.ok(kCredentialModes.includes(mode), `credentials mode must be one of ${kCredentialModes.join(', ')}`);
   const env = {services: null};
+  let signing = null;
   before(async () => {
     if (needsSluice) sluiceBinary();
     env.services = await Services.start({name, ...options});
+    env.services.credentialsMode = mode;
+    const fileCredentials = credentialsFor(mode, 1);
+    signing = await startSigV4Proxy({upstream: env.services.endpoint, keys: proxyKeysFor(fileCredentials)});
+    env.services.signing = {endpoint: signing.url, credentials: fileCredentials, proxy: signing};
   });
   after(async () => {
-    await env.services?.stop();
+    try {
+      if (signing) assertNoRejections(signing, `test file ${name}`);
+    } finally {
+      await signing?.close();
+      await env.services?.stop();
+    }
   });
   return env;
 }
 
 let pipelineCounter = 0;
 
-// SPEC §1: secrets are never logged.
-export function assertNoSecrets(text) {
+// SPEC §1: secrets are never logged. `credentials`: the run's own keys, if
+// not the dummy ones.
+export function assertNoSecrets(text, credentials = null) {
   assert.ok(!text.includes(kDatabasePassword), 'the database password appears in sluice output');
   assert.ok(!text.includes(kDummySecretAccessKey), 'the secret access key appears in sluice output');
+  if (credentials?.secretAccessKey) {
+    assert.ok(!text.includes(credentials.secretAccessKey), 'the secret access key appears in sluice output');
+  }
+  if (credentials?.sessionToken) {
+    assert.ok(!text.includes(credentials.sessionToken), 'the session token appears in sluice output');
+  }
 }
 
 // Polls `probe` until it returns a truthy value; `check` runs before each
@@ -79,6 +157,14 @@ export class Pipeline {
     this.logPath = path.join(this.dir, 'sluice.log');
     this.sluice = null;
     this.slotPid = null;  // walsender serving sluice, once started
+    // What sluice signs with; the sigv4 proxy knows options.proxyKeys, else these.
+    this.credentials = options.credentials ?? credentialsFor(services.credentialsMode ?? 'alternate', n);
+    this.sigv4 = null;  // the signature-checking proxy sluice sends to
+    this.started = false;
+  }
+
+  get credentialsKind() {
+    return this.credentials.sessionToken ? 'session token' : 'static keys';
   }
 
   async create() {
@@ -87,6 +173,11 @@ export class Pipeline {
     const {arn} = await createStream({endpoint: services.endpoint, stream: this.stream,
                                       shards: options.shards ?? 1});
     this.streamArn = arn;
+    this.sigv4 = await startSigV4Proxy({
+      upstream: options.endpoint ?? services.endpoint,
+      keys: options.proxyKeys ?? proxyKeysFor(this.credentials),
+      region: arn.split(':')[3],
+    });
     fs.writeFileSync(this.configPath, sluiceConfig({
       dataDir: this.dataDir,
       apiPort: services.apiPort,
@@ -95,7 +186,8 @@ export class Pipeline {
       publication: this.publication,
       sinkName: this.sinkName,
       streamArn: arn,
-      endpoint: options.endpoint ?? services.endpoint,
+      endpoint: this.sigv4.url,
+      credentials: this.credentials,
       tables: options.tables,
       batchSize: options.batchSize,
       messageGrouping: options.messageGrouping,
@@ -110,6 +202,7 @@ export class Pipeline {
     assert.ok(!this.sluice?.running, 'sluice is already running');
     this.sluice = new SluiceProcess({configPath: this.configPath, logPath: this.logPath,
                                      tmp: this.services.tmp});
+    this.started = true;
     // After a kill -9 the old walsender may hold the slot a moment longer:
     // wait for a walsender other than the last one seen.
     const previous = this.slotPid;
@@ -165,19 +258,39 @@ export class Pipeline {
     return records.map((r) => ({...r, message: parseExact(r.data)}));
   }
 
-  // Graceful stop (must exit 0), no secret in the log, removal of the slot.
+  // Graceful stop (must exit 0), no secret in the log, no request rejected
+  // by the sigv4 proxy (and some accepted, if sluice ran), removal of the slot.
   async finish() {
     if (this.sluice?.running) {
       const exit = await this.sluice.stop();
       assert.deepEqual(exit, {code: 0, signal: null}, 'sluice exits 0 on SIGTERM');
     }
-    assertNoSecrets(fs.existsSync(this.logPath) ? fs.readFileSync(this.logPath, 'utf8') : '');
+    assertNoSecrets(fs.existsSync(this.logPath) ? fs.readFileSync(this.logPath, 'utf8') : '', this.credentials);
+    if (this.sigv4) {
+      assertNoRejections(this.sigv4, `pipeline ${this.stream} (${this.credentialsKind})`);
+      if (this.started) {
+        const {acceptedByKey} = this.sigv4.stats();
+        assert.ok((acceptedByKey[this.credentials.accessKeyId] ?? 0) > 0,
+                  `sluice's requests went through the sigv4 proxy, signed with ${this.credentialsKind}`);
+      }
+      await this.sigv4.close();
+    }
     await this.dropSlot();
   }
 
   async abandon() {
     await this.sluice?.kill9();
+    await this.sigv4?.close().catch(() => {});
     await this.dropSlot().catch(() => {});
+  }
+
+  // One line on the sigv4 proxy's counters, for failure messages.
+  signingSummary() {
+    if (!this.sigv4) return '(no sigv4 proxy)';
+    const {accepted, acceptedWithSessionToken, rejected, rejectedByReason, rejections} = this.sigv4.stats();
+    return `${this.credentialsKind}: accepted ${accepted} (${acceptedWithSessionToken} with a session token), ` +
+        `rejected ${rejected} ${JSON.stringify(rejectedByReason)}` +
+        (rejections.length > 0 ? `; last: ${JSON.stringify(rejections.at(-1))}` : '');
   }
 
   async dropSlot() {
@@ -192,7 +305,9 @@ export class Pipeline {
 // Options: setupSql, tables, shards, batchSize, messageGrouping, sinkName,
 // start (false: the body starts sluice), endpoint (the Kinesis endpoint sluice
 // uses, e.g. a fault proxy; the reader always reads the emulator directly),
-// extraTopYaml / extraSinkYaml (see sluiceConfig).
+// extraTopYaml / extraSinkYaml (see sluiceConfig), credentials (what sluice
+// signs with; default by the file's mode), proxyKeys (the sigv4 proxy's key
+// table; default the pipeline's credentials).
 export async function withPipeline(env, options, body) {
   assert.ok(env.services, 'services did not start');
   const p = new Pipeline(env.services, options);
@@ -202,9 +317,10 @@ export async function withPipeline(env, options, body) {
     await body(p);
     await p.finish();
   } catch (err) {
+    const signing = `\n--- sigv4 proxy ---\n${p.signingSummary()}`;
     await p.abandon();
     // The reporter prints the stack, which already holds the message.
-    const tail = `\n--- sluice log ${p.logPath} (last lines) ---\n${logTail(p.logPath, 60)}`;
+    const tail = `${signing}\n--- sluice log ${p.logPath} (last lines) ---\n${logTail(p.logPath, 60)}`;
     if (err instanceof Error) {
       err.message += tail;
       if (typeof err.stack === 'string') err.stack += tail;

@@ -7,6 +7,8 @@ import {pidsFile} from './services.mjs';
 
 export const kDummyAccessKeyId = 'AKIAIOSFODNN7EXAMPLE';
 export const kDummySecretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+export const kDummyCredentials = Object.freeze({accessKeyId: kDummyAccessKeyId,
+                                                secretAccessKey: kDummySecretAccessKey});
 
 export function sluiceBinary() {
   const bin = process.env.SLUICE_BIN;
@@ -23,9 +25,11 @@ const yamlString = (s) => JSON.stringify(String(s));  // JSON strings are YAML s
 // of {name: 'public.t', groupColumns?: [...]}; all of them are included.
 // extraTopYaml: top-level lines (e.g. 'spill_after_ms: 1000'); extraSinkYaml:
 // lines appended after the destination (indent 6 to add destination keys).
+// credentials: {accessKeyId, secretAccessKey, sessionToken?} (default the
+// dummy static keys).
 export function sluiceConfig({dataDir, apiPort, databaseUrl, slot, publication, sinkName,
                               streamArn, endpoint, tables, batchSize = 10, messageGrouping,
-                              extraSinkYaml = '', extraTopYaml = ''}) {
+                              credentials = kDummyCredentials, extraSinkYaml = '', extraTopYaml = ''}) {
   const lines = [
     `data_dir: ${yamlString(dataDir)}`,
     ...(extraTopYaml ? [extraTopYaml] : []),
@@ -53,8 +57,9 @@ export function sluiceConfig({dataDir, apiPort, databaseUrl, slot, publication, 
       '    destination:',
       '      type: kinesis',
       `      stream_arn: ${yamlString(streamArn)}`,
-      `      access_key_id: ${kDummyAccessKeyId}`,
-      `      secret_access_key: ${yamlString(kDummySecretAccessKey)}`,
+      `      access_key_id: ${yamlString(credentials.accessKeyId)}`,
+      `      secret_access_key: ${yamlString(credentials.secretAccessKey)}`,
+      ...(credentials.sessionToken ? [`      session_token: ${yamlString(credentials.sessionToken)}`] : []),
       `      endpoint_url: ${yamlString(endpoint)}`,
       '      tls_verify: false',
   );
