@@ -182,6 +182,8 @@ void Router::OnIdle(Lsn lsn) {
   if (!ticket_) acks_.Idle(lsn);
 }
 
+void Router::OnSlotPosition(Lsn confirmed_flush) { acks_.AdvanceRead(confirmed_flush); }
+
 void Router::OnReconnect() {
   // Cut again while still skipping the re-sent part: the changes already
   // taken are those seen plus those still to skip.

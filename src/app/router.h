@@ -38,6 +38,7 @@ class Router final : public source::ChangeHandler {
   void OnChange(model::Change change) override;
   void OnCommit(Lsn commit_lsn, Lsn end_lsn) override;
   void OnIdle(Lsn lsn) override;
+  void OnSlotPosition(Lsn confirmed_flush) override;
   void OnReconnect() override;
   void OnWarning(const std::string& table, const std::string& message) override;
   bool WaitForCapacity(std::chrono::milliseconds timeout) override;

@@ -20,7 +20,15 @@ void AckTracker::Resolve(const std::shared_ptr<TxnTicket>& ticket, int64_t n) {
   if (ticket->pending_ == 0 && !txns_.empty() && txns_.front() == ticket) AdvanceLocked();
 }
 
+void AckTracker::AdvanceRead(Lsn lsn) {
+  uint64_t seen = read_value_.load(std::memory_order_relaxed);
+  while (lsn.value() > seen &&
+         !read_value_.compare_exchange_weak(seen, lsn.value(), std::memory_order_release)) {
+  }
+}
+
 void AckTracker::Commit(const std::shared_ptr<TxnTicket>& ticket, Lsn end_lsn) {
+  AdvanceRead(end_lsn);
   std::lock_guard<std::mutex> lock(mu_);
   ticket->end_lsn_ = end_lsn;
   ticket->sealed_ = true;
@@ -28,6 +36,7 @@ void AckTracker::Commit(const std::shared_ptr<TxnTicket>& ticket, Lsn end_lsn) {
 }
 
 void AckTracker::Idle(Lsn lsn) {
+  AdvanceRead(lsn);
   std::lock_guard<std::mutex> lock(mu_);
   AdvanceLocked();
   if (txns_.empty() && lsn > acked_) {

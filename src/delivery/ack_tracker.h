@@ -56,6 +56,15 @@ class AckTracker {
   void AbandonOpen();
 
   Lsn Acknowledged() const { return Lsn(acked_value_.load(std::memory_order_acquire)); }
+
+  // How far the source has read: every transaction that committed before
+  // this LSN has been handed over in this run (the slot's confirmed position
+  // at start, then each commit's end LSN and idle positions). Messages an
+  // earlier run left in the local store wait until the source has read past
+  // their transaction, so that a replay of an earlier change of their group
+  // reaches the store (and is recognised there) before they are delivered.
+  Lsn ReadPosition() const { return Lsn(read_value_.load(std::memory_order_acquire)); }
+  void AdvanceRead(Lsn lsn);
   // Transactions begun but not yet acknowledged.
   size_t OutstandingTransactions() const;
 
@@ -66,6 +75,7 @@ class AckTracker {
   std::deque<std::shared_ptr<TxnTicket>> txns_;  // GUARDED_BY(mu_), commit order
   Lsn acked_;                                    // GUARDED_BY(mu_)
   std::atomic<uint64_t> acked_value_{acked_.value()};
+  std::atomic<uint64_t> read_value_{0};
 };
 
 }  // namespace sluice::delivery

@@ -105,7 +105,7 @@ class MessageStore::Statement {
 struct MessageStore::Statements {
   Statement begin, commit, rollback;
   Statement insert;
-  Statement has_group, group_head, next_in_group;
+  Statement has_group, group_head, next_in_group, group_tail_origin;
   Statement load_page, load_heads, load_due_heads;
   Statement record_attempt, remove;
   Statement list_failing, list_waiting, get, count;
@@ -301,6 +301,9 @@ Status MessageStore::Init(const MessageStoreOptions& options) {
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
        "ON CONFLICT (sink, commit_lsn, commit_idx) DO NOTHING"},
       {stmts_->has_group, "SELECT 1 FROM messages WHERE sink = ?1 AND group_key = ?2 LIMIT 1"},
+      {stmts_->group_tail_origin,
+       "SELECT commit_lsn, commit_idx FROM messages WHERE sink = ?1 AND group_key = ?2 "
+       "ORDER BY id DESC LIMIT 1"},
       {stmts_->group_head, "SELECT " + cols +
                                " FROM messages WHERE sink = ?1 AND group_key = ?2 "
                                "ORDER BY id LIMIT 1"},
@@ -421,12 +424,33 @@ Result<size_t> MessageStore::Put(std::span<const StoredMessage> batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const StoredMessage& m = batch[i];
     const model::Change& c = m.change;
+    const int64_t lsn = c.txn ? static_cast<int64_t>(c.txn->commit_lsn.value()) : 0;
+    {
+      // A replay: the group already holds this change or a later one (the
+      // store only ever holds the tail of a group's history), so this one
+      // was delivered, or is stored, before. Storing it again would put it
+      // after its successor.
+      Statement& tail = stmts_->group_tail_origin;
+      Use use_tail(tail.get());
+      tail.Text(1, m.sink);
+      tail.Text(2, m.group_key);
+      int rc = sqlite3_step(tail.get());
+      if (rc == SQLITE_ROW) {
+        const int64_t tail_lsn = sqlite3_column_int64(tail.get(), 0);
+        const int64_t tail_idx = sqlite3_column_int64(tail.get(), 1);
+        if (std::make_pair(tail_lsn, tail_idx) >= std::make_pair(lsn, int64_t{c.commit_idx})) {
+          continue;
+        }
+      } else if (rc != SQLITE_DONE) {
+        return fail(SqlError(rc, "storing messages"));
+      }
+    }
     Use use(ins.get());
     ins.Int(1, static_cast<int64_t>(m.id));
     ins.Text(2, m.sink);
     ins.Text(3, m.group_key);
     ins.Text(4, m.partition_key);
-    ins.Int(5, c.txn ? static_cast<int64_t>(c.txn->commit_lsn.value()) : 0);
+    ins.Int(5, lsn);
     ins.Int(6, c.commit_idx);
     ins.Text(7, c.relation ? c.relation->QualifiedName() : std::string());
     ins.Text(8, model::ActionName(c.action));

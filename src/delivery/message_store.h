@@ -141,9 +141,11 @@ class MessageStore {
   const std::filesystem::path& path() const { return path_; }
 
   // Writes the batch in one transaction; when OK it is durable (per
-  // StoreSync). Messages already stored under the same (sink, commit LSN,
-  // commit_idx) are skipped; returns how many were inserted. Nothing is
-  // written on error. Ids must be unique (kInvalidArgument otherwise).
+  // StoreSync). Replays are skipped: a message whose (commit LSN, commit_idx)
+  // is not after that of the last stored message of its group (the same
+  // change, or an earlier one already delivered). Returns how many were
+  // inserted. Nothing is written on error. Ids must be unique
+  // (kInvalidArgument otherwise).
   Result<size_t> Put(std::span<const StoredMessage> batch);
 
   // Per-group blocking: whether the store holds any message of the group,

@@ -13,7 +13,7 @@ std::chrono::milliseconds RetryPolicy::Delay(int64_t failures, double unit_rando
   for (int64_t i = 1; i < failures && base < cap_ms; ++i) base *= 2;
   base = std::min(base, cap_ms);
   double factor = 1.0 + jitter * (2.0 * unit_random - 1.0);
-  double ms = std::min(base * factor, cap_ms * (1.0 + jitter));
+  double ms = std::min(base * factor, cap_ms);
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
 }
 

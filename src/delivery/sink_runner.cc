@@ -213,7 +213,7 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
     const config::StreamArn& stream = record.stream ? *record.stream : options_.stream;
     const size_t bytes = kinesis::PutRecordsBuilder::RecordBytes(record.data, m->partition_key);
     if (bytes > options_.max_record_bytes) {
-      oversize_.fetch_add(1, std::memory_order_relaxed);
+      if (m->deliver_count == 0) oversize_.fetch_add(1, std::memory_order_relaxed);
       std::string error = "oversize: record is " + std::to_string(bytes) + " bytes (data " +
                           std::to_string(record.data.size()) + " + partition key " +
                           std::to_string(m->partition_key.size()) +
@@ -281,11 +281,17 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
       const auto& result = r->result;
       if (r->sent.empty()) continue;
       if (result.failure != kinesis::RequestFailure::kNone) {
+        // The sink's problem, not the messages': the whole sink backs off
+        // (below) and they go back to the front of the queue, keeping the
+        // error as their last error without using up a retry.
         request_failed = true;
         std::string error = std::string(kinesis::RequestFailureName(result.failure));
         if (!result.error_code.empty()) error += ": " + result.error_code;
         if (!result.error_message.empty()) error += ": " + result.error_message;
-        for (Message* m : r->sent) FailLocked(m, error, now, work);
+        for (Message* m : r->sent) {
+          m->last_error = error;
+          dispatcher_.Returned(m);
+        }
         continue;
       }
       for (size_t i = 0; i < r->sent.size(); ++i) {
@@ -367,6 +373,9 @@ void SinkRunner::FinishStoreWorkLocked(StoreWork& work) {
     if (!st.ok()) {
       SLUICE_LOG_ERROR("sink {}: recording {} failed attempts in the local store: {}",
                        options_.sink_name, work.attempts.size(), st.error().message());
+      // Their old next-attempt times stand: keep the pump from retrying
+      // them at once, in a loop, while the store fails.
+      store_error_until_ = clock_.Now() + kStoreErrorPause;
     }
   }
   if (work.remove.empty()) return;
@@ -376,6 +385,7 @@ void SinkRunner::FinishStoreWorkLocked(StoreWork& work) {
     // groups wait for that rather than overtake them.
     SLUICE_LOG_ERROR("sink {}: removing {} delivered messages from the local store: {}",
                      options_.sink_name, work.remove.size(), removed.error().message());
+    store_error_until_ = clock_.Now() + kStoreErrorPause;
     return;
   }
   // A delivered stored head lets its group go on at once, without waiting
@@ -391,8 +401,9 @@ void SinkRunner::FinishStoreWorkLocked(StoreWork& work) {
                        next.error().message());
       break;
     }
-    if (next->has_value() && (*next)->not_before <= wall)
+    if (next->has_value() && LoadableLocked(**next, wall)) {
       EnqueueLoadedLocked(std::move(**next), now);
+    }
   }
 }
 
@@ -525,13 +536,21 @@ void SinkRunner::FlushSpillBuffer(std::unique_lock<std::mutex>& lock) {
                    batch.size());
 }
 
+bool SinkRunner::LoadableLocked(const StoredMessage& stored, WallTime wall) const {
+  if (stored.not_before > wall) return false;  // backing off
+  if (budget_.used() >= budget_.limit()) return false;
+  // From an earlier run, its transaction not read again yet: a replay of an
+  // earlier change of its group may still come (see AckTracker::ReadPosition).
+  return !stored.change.txn || stored.change.txn->commit_lsn < acks_.ReadPosition();
+}
+
 bool SinkRunner::PumpLocked(SteadyTime now) {
   if (!store_may_have_ || now < next_pump_ || now < blocked_until_) return false;
-  if (loaded_count_ >= max_loaded_) return false;
+  if (now < store_error_until_ || loaded_count_ >= max_loaded_) return false;
   // The page also returns heads already loaded (skipped below), so it asks
   // for up to max_loaded_ rather than only the room left.
-  auto page =
-      store_->LoadDueGroupHeads(options_.sink_name, clock_.WallNow(), pump_cursor_, max_loaded_);
+  const WallTime wall = clock_.WallNow();
+  auto page = store_->LoadDueGroupHeads(options_.sink_name, wall, pump_cursor_, max_loaded_);
   if (!page.ok()) {
     SLUICE_LOG_ERROR("sink {}: reading the local store: {}", options_.sink_name,
                      page.error().message());
@@ -549,6 +568,7 @@ bool SinkRunner::PumpLocked(SteadyTime now) {
     // A group already here is being delivered; what follows its head is
     // loaded when the head is done.
     if (dispatcher_.KindOf(stored.group_key) != Dispatcher::GroupKind::kNone) continue;
+    if (!LoadableLocked(stored, wall)) continue;
     EnqueueLoadedLocked(std::move(stored), now);
     ++added;
   }

@@ -153,8 +153,11 @@ class SinkRunner {
   void StoreLoop();
   // Writes the spill buffer; takes and returns with `lock` held.
   void FlushSpillBuffer(std::unique_lock<std::mutex>& lock);
-  // Loads due group heads from the store. Returns true if a pass ended.
+  // Loads due group heads from the store; true if it loaded any.
   bool PumpLocked(SteadyTime now);
+  // Whether a stored message may be loaded now: due, memory below the
+  // budget, and its transaction read in this run.
+  bool LoadableLocked(const StoredMessage& stored, WallTime wall) const;
 
   const SinkRunnerOptions options_;
   kinesis::KinesisClient& client_;
@@ -184,6 +187,7 @@ class SinkRunner {
   bool store_may_have_ = false;  // GUARDED_BY(mu_): the store may hold this sink's messages
   uint64_t pump_cursor_ = 0;     // GUARDED_BY(mu_)
   SteadyTime next_pump_{};       // GUARDED_BY(mu_)
+  SteadyTime store_error_until_{};  // GUARDED_BY(mu_): the pump rests after a store error
   size_t loaded_count_ = 0;      // GUARDED_BY(mu_): stored messages in the dispatcher
 
   std::vector<std::thread> senders_;

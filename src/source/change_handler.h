@@ -32,6 +32,10 @@ class ChangeHandler {
   // connection alive (status updates) and asks again.
   virtual bool WaitForCapacity(std::chrono::milliseconds timeout) = 0;
 
+  // Before streaming: the slot's confirmed flush position, from which the
+  // server will send transactions again.
+  virtual void OnSlotPosition(Lsn confirmed_flush) {}
+
   // The LSN the source may report as flushed in standby status updates.
   virtual Lsn AcknowledgedLsn() const = 0;
 

@@ -175,6 +175,9 @@ Status ReplicationSource::RunSession(bool* streamed) {
     SLUICE_ASSIGN_OR_RETURN(std::optional<SlotInfo> slot, FindSlot(sql.get(), settings_));
     if (slot) {
       SLUICE_RETURN_IF_ERROR(ValidateSlot(*slot, settings_));
+      if (auto confirmed = Lsn::Parse(slot->confirmed_flush_lsn)) {
+        handler_.OnSlotPosition(*confirmed);
+      }
       if (slot->active_pid) {
         return Error(ErrorCode::kUnavailable,
                      fmt::format("replication slot '{}' is in use by another process (PID {}): "

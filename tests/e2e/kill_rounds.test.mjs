@@ -77,6 +77,36 @@ test(`${kRounds} rounds of kill -9 under load with failing entries: at least onc
 
       const records = await readUntilDelivered(p, load, {timeoutMs: 180000});
       const {duplicates} = assertDelivered(records, load, {duplicates: 'allowed'});
+
+      // A redelivery must be an in-order replay. After a record of a key that
+      // goes back (index i below the highest seen), the key's next record is
+      // i+1 or goes back again; a jump forward (skipping i+1), or the stream
+      // ending there, means an old change was put after a newer one that was
+      // not sent again: the reader's state for that key went backwards.
+      const violations = [];
+      const byKey = new Map();
+      for (const r of records) {
+        const k = r.partitionKey;
+        const idx = (load.byKey.get(k) ?? []).indexOf(
+            `${r.message.action}:${r.message.record?.id}:${r.message.record?.n}`);
+        if (!byKey.has(k)) byKey.set(k, []);
+        byKey.get(k).push(idx);
+      }
+      for (const [k, seq] of byKey) {
+        let max = -1;
+        for (let i = 0; i < seq.length; i++) {
+          const cur = seq[i];
+          if (cur < max) {
+            const next = i + 1 < seq.length ? seq[i + 1] : null;
+            if (next === null ? cur < max : next > cur + 1) {
+              violations.push(`key ${k}: #${cur} put again after #${max}, then ${next === null ? 'end' : '#' + next} ` +
+                              `(around ${seq.slice(Math.max(0, i - 4), i + 3).join(',')})`);
+            }
+          }
+          max = Math.max(max, cur);
+        }
+      }
+      assert.deepEqual(violations, [], 'an old change was put after a newer one without an in-order replay');
       const exit = await p.stop();
       assert.deepEqual(exit, {code: 0, signal: null}, 'sluice exits 0 on SIGTERM after the rounds');
       const store = await inspectStore(p);

@@ -83,5 +83,22 @@ TEST(AckTracker, AbandonedOpenTransactionNoLongerHoldsTheSlot) {
   EXPECT_EQ(acks.Acknowledged(), Lsn(210));
 }
 
+TEST(AckTracker, ReadPositionFollowsCommitsIdleAndTheSlotAndNeverGoesBack) {
+  AckTracker acks;
+  EXPECT_EQ(acks.ReadPosition(), Lsn(0));
+  acks.AdvanceRead(Lsn(500));  // the slot's confirmed position at start
+  EXPECT_EQ(acks.ReadPosition(), Lsn(500));
+  auto t = acks.Begin(Lsn(600));
+  acks.AddPending(t);
+  EXPECT_EQ(acks.ReadPosition(), Lsn(500)) << "a transaction counts once its commit is seen";
+  acks.Commit(t, Lsn(610));
+  EXPECT_EQ(acks.ReadPosition(), Lsn(610));
+  EXPECT_EQ(acks.Acknowledged(), Lsn(0)) << "read is not acknowledged";
+  acks.Idle(Lsn(700));
+  EXPECT_EQ(acks.ReadPosition(), Lsn(700));
+  acks.AdvanceRead(Lsn(650));
+  EXPECT_EQ(acks.ReadPosition(), Lsn(700));
+}
+
 }  // namespace
 }  // namespace sluice::delivery

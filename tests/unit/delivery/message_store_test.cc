@@ -153,11 +153,11 @@ TEST(MessageStore, ReturnsAGroupInCommitOrderAcrossInterleavedPuts) {
   TempDir dir;
   auto store = OpenStore(dir.path());
   ASSERT_TRUE(store);
-  // Spills arrive out of id order (e.g. a failed head spilled after later
-  // messages of other groups).
-  ASSERT_TRUE(store->Put(std::vector{Msg(5, "a"), Msg(2, "b"), Msg(6, "a")}).ok());
-  ASSERT_TRUE(store->Put(std::vector{Msg(3, "a"), Msg(4, "b")}).ok());
-  ASSERT_TRUE(store->Put(std::vector{Msg(1, "a")}).ok());
+  // Batches interleave groups and arrive out of id order across groups;
+  // within a group they come in commit order.
+  ASSERT_TRUE(store->Put(std::vector{Msg(3, "a"), Msg(4, "b"), Msg(5, "a")}).ok());
+  ASSERT_TRUE(store->Put(std::vector{Msg(2, "b"), Msg(6, "a")}).ok());
+  ASSERT_TRUE(store->Put(std::vector{Msg(1, "c")}).ok());
 
   std::vector<uint64_t> group_a;
   auto next = store->GroupHead("orders-sink", "a");
@@ -167,11 +167,35 @@ TEST(MessageStore, ReturnsAGroupInCommitOrderAcrossInterleavedPuts) {
     group_a.push_back((*next)->id);
     next = store->NextInGroup("orders-sink", "a", (*next)->id);
   }
-  EXPECT_EQ(group_a, (std::vector<uint64_t>{1, 3, 5, 6}));
+  EXPECT_EQ(group_a, (std::vector<uint64_t>{3, 5, 6}));
 
   auto page = store->LoadPage("orders-sink", 0, 100);
   ASSERT_TRUE(page.ok());
-  EXPECT_EQ(Ids(*page), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(Ids(*page), (std::vector<uint64_t>{1, 3, 4, 5, 6}))
+      << "id 2 of group b comes after b's stored id 4 in commit order (lsn 1002 < 1004): a replay";
+}
+
+TEST(MessageStore, SkipsReplaysOfChangesAtOrBeforeTheGroupsLastStoredOne) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Put(std::vector{Msg(10, "a", 500, 2)}).ok());
+  // After a restart, Postgres replays: an earlier change of the group (lsn
+  // 400), the stored one itself, an earlier change in the same transaction,
+  // and then a new change (lsn 600), all under new ids.
+  auto put = store->Put(std::vector{Msg(20, "a", 400, 0), Msg(21, "a", 500, 2),
+                                    Msg(22, "a", 500, 1), Msg(23, "a", 600, 0),
+                                    Msg(24, "b", 400, 0)});
+  ASSERT_TRUE(put.ok()) << put.error().message();
+  EXPECT_EQ(*put, 2u);
+  auto page = store->LoadPage("orders-sink", 0, 100);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<uint64_t>{10, 23, 24}));
+  // Another sink's messages are no replays of this one's.
+  ASSERT_TRUE(store->Put(std::vector{Msg(30, "a", 400, 0, "other-sink")}).ok());
+  auto other = store->LoadPage("other-sink", 0, 100);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(Ids(*other), (std::vector<uint64_t>{30}));
 }
 
 TEST(MessageStore, AnswersWhetherAGroupIsHeldAndItsHead) {

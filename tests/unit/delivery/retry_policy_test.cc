@@ -19,6 +19,9 @@ TEST(RetryPolicy, CapsAtThreeMinutes) {
   RetryPolicy p;
   EXPECT_EQ(p.Delay(9, 0.5), milliseconds(180000));
   EXPECT_EQ(p.Delay(1000000, 0.5), milliseconds(180000));
+  // Jitter never lifts a delay above the cap, and still spreads below it.
+  EXPECT_EQ(p.Delay(9, 0.999999), milliseconds(180000));
+  EXPECT_EQ(p.Delay(9, 0.0), milliseconds(153000));
 }
 
 TEST(RetryPolicy, JitterStaysWithinFifteenPercent) {

@@ -278,6 +278,7 @@ TEST_F(SinkRunnerStoreTest, MessagesBoundForTheStoreAreWrittenAtStop) {
     row.not_before = SystemClock::Instance().WallNow() + std::chrono::hours(1);
     ASSERT_TRUE(store_->Put(std::vector<StoredMessage>{row}).ok());
   }
+  acks_.AdvanceRead(Lsn(100));
   ASSERT_TRUE(runner.Start().ok());
   EnqueueTransaction(runner, {"a"}, 400);
   runner.Stop();

@@ -144,7 +144,8 @@ TEST_F(SinkRunnerTest, OversizeRecordIsNeverSentAndFailsEachAttemptLocally) {
   EXPECT_TRUE(fake.delivered_.empty());
   EXPECT_TRUE(fake.attempts_.empty()) << "an oversize record must never reach Kinesis";
   auto stats = runner.Stats();
-  EXPECT_EQ(stats.oversize, 3u);
+  EXPECT_EQ(stats.oversize, 1u) << "counted once per message, not per attempt";
+  EXPECT_EQ(stats.failed_attempts, 3u);
   EXPECT_EQ(stats.discarded, 1u);
 }
 
