@@ -184,11 +184,11 @@ class SinkRunner {
   // of each group are in it or being written.
   std::vector<std::unique_ptr<Message>> spill_buffer_;      // GUARDED_BY(mu_)
   std::unordered_map<std::string, size_t> pending_groups_;  // GUARDED_BY(mu_)
-  bool store_may_have_ = false;  // GUARDED_BY(mu_): the store may hold this sink's messages
-  uint64_t pump_cursor_ = 0;     // GUARDED_BY(mu_)
-  SteadyTime next_pump_{};       // GUARDED_BY(mu_)
+  bool store_may_have_ = false;     // GUARDED_BY(mu_): the store may hold this sink's messages
+  uint64_t pump_cursor_ = 0;        // GUARDED_BY(mu_)
+  SteadyTime next_pump_{};          // GUARDED_BY(mu_)
   SteadyTime store_error_until_{};  // GUARDED_BY(mu_): the pump rests after a store error
-  size_t loaded_count_ = 0;      // GUARDED_BY(mu_): stored messages in the dispatcher
+  size_t loaded_count_ = 0;         // GUARDED_BY(mu_): stored messages in the dispatcher
 
   std::vector<std::thread> senders_;
   std::thread store_thread_;

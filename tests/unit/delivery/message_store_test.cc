@@ -183,9 +183,9 @@ TEST(MessageStore, SkipsReplaysOfChangesAtOrBeforeTheGroupsLastStoredOne) {
   // After a restart, Postgres replays: an earlier change of the group (lsn
   // 400), the stored one itself, an earlier change in the same transaction,
   // and then a new change (lsn 600), all under new ids.
-  auto put = store->Put(std::vector{Msg(20, "a", 400, 0), Msg(21, "a", 500, 2),
-                                    Msg(22, "a", 500, 1), Msg(23, "a", 600, 0),
-                                    Msg(24, "b", 400, 0)});
+  auto put =
+      store->Put(std::vector{Msg(20, "a", 400, 0), Msg(21, "a", 500, 2), Msg(22, "a", 500, 1),
+                             Msg(23, "a", 600, 0), Msg(24, "b", 400, 0)});
   ASSERT_TRUE(put.ok()) << put.error().message();
   EXPECT_EQ(*put, 2u);
   auto page = store->LoadPage("orders-sink", 0, 100);

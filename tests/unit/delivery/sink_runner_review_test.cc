@@ -156,9 +156,8 @@ TEST_F(SinkRunnerReviewTest, StoredHeadExhaustingRetriesIsDroppedAndItsGroupFoll
   Store("a", 120, 2);
   Store("b", 130, 3);
   acks_.AdvanceRead(Lsn(1000));  // the slot's position: the earlier run read past them
-  FakeKinesis fake([](const PutEntry& e, int) {
-    return e.commit_idx == 0 ? "InternalFailure" : "";
-  });
+  FakeKinesis fake(
+      [](const PutEntry& e, int) { return e.commit_idx == 0 ? "InternalFailure" : ""; });
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
   ASSERT_TRUE(runner.Start().ok());
   ASSERT_TRUE(runner.WaitUntilEmpty(std::chrono::seconds(30)));
