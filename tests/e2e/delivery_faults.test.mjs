@@ -123,6 +123,10 @@ test('a group whose entries keep failing blocks only itself, then drains in orde
   const blocked = later.filter((r) => r.partitionKey === '7');
   assert.deepEqual(blocked.map((r) => r.data), [], 'nothing of key 7 is stored while its entries fail');
   const attempts = ruleApplied(proxy, 0);
+  // Only key 7's first change was ever tried while it failed: nothing behind
+  // it overtook it (every failed entry is that same record).
+  const failedData = new Set(proxy.stats().failLog.filter((f) => f.partitionKey === '7').map((f) => f.dataSha256));
+  assert.equal(failedData.size, 1, `attempts at key 7 while its head failed carried ${failedData.size} different records`);
 
   await proxy.setRules([]);
   const records = await readUntilDelivered(p, load, {timeoutMs: 120000});
