@@ -67,7 +67,10 @@ int Run(const std::string& path) {
   if (!settings->functions.empty()) {
     // A function that does not compile is a config error, found before
     // anything connects.
-    auto compiled = sluice::functions::FunctionRuntime::Create(settings->functions, {});
+    // Top-level code may call sluice.stream_arn(name): give it a sink's stream.
+    sluice::functions::RuntimeOptions options;
+    options.default_stream = sluice::functions::DefaultStreamFor(*settings);
+    auto compiled = sluice::functions::FunctionRuntime::Create(settings->functions, options);
     if (!compiled.ok()) {
       SLUICE_LOG_ERROR("{}: {}", path, compiled.error().message());
       return kExitConfigError;

@@ -20,15 +20,21 @@ constexpr std::string_view kSyntheticMessage =
 
 }  // namespace
 
+std::optional<config::StreamArn> DefaultStreamFor(const config::Settings& settings) {
+  const config::SinkSettings* first_with_arn = nullptr;
+  for (const auto& sink : settings.sinks) {
+    if (sink.destination.stream.arn.empty()) continue;
+    bool uses_functions = !sink.filter.empty() || !sink.routing.empty() || !sink.transform.empty();
+    if (uses_functions) return sink.destination.stream;
+    if (first_with_arn == nullptr) first_with_arn = &sink;
+  }
+  if (first_with_arn == nullptr) return std::nullopt;
+  return first_with_arn->destination.stream;
+}
+
 Status CheckFunctions(const config::Settings& settings, std::vector<std::string>* findings) {
   int failures = 0;
-  std::optional<config::StreamArn> default_stream;
-  for (const auto& sink : settings.sinks) {
-    if (!sink.destination.stream.arn.empty()) {
-      default_stream = sink.destination.stream;
-      break;
-    }
-  }
+  std::optional<config::StreamArn> default_stream = DefaultStreamFor(settings);
   for (const auto& fs : settings.functions) {
     std::string where = fs.line > 0 ? " (config line " + std::to_string(fs.line) + ")" : "";
     RuntimeOptions options;

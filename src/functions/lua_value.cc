@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "base/json_text.h"
@@ -108,31 +109,45 @@ bool NumberText(lua_State* L, int index, std::string* out, int* inf_sign) {
   return false;
 }
 
+constexpr int kNotComparable = 2;
+constexpr int kOutOfMemory = 3;
+
+// -1, 0, 1, kNotComparable or kOutOfMemory. Raises no Lua error, so its
+// strings are always destroyed before the caller raises one.
 int CompareForMetamethod(lua_State* L) {
-  std::string a, b;
-  int inf_a = 0, inf_b = 0;
-  bool ok_a = NumberText(L, 1, &a, &inf_a);
-  bool ok_b = NumberText(L, 2, &b, &inf_b);
-  if (ok_a && ok_b) return CompareDecimalText(a, b);
-  if (inf_a != 0 && ok_b) return inf_a;
-  if (inf_b != 0 && ok_a) return -inf_b;
-  return 2;  // not comparable
+  try {
+    std::string a, b;
+    int inf_a = 0, inf_b = 0;
+    bool ok_a = NumberText(L, 1, &a, &inf_a);
+    bool ok_b = NumberText(L, 2, &b, &inf_b);
+    if (ok_a && ok_b) return CompareDecimalText(a, b);
+    if (inf_a != 0 && ok_b) return inf_a;
+    if (inf_b != 0 && ok_a) return -inf_b;
+    return kNotComparable;
+  } catch (const std::exception&) {
+    return kOutOfMemory;
+  }
+}
+
+int CheckedCompare(lua_State* L) {
+  int c = CompareForMetamethod(L);
+  if (c == kNotComparable) luaL_error(L, "attempt to compare a decimal with a non-number");
+  if (c == kOutOfMemory) luaL_error(L, "out of memory comparing decimals");
+  return c;
 }
 
 int DecimalLt(lua_State* L) {
-  int c = CompareForMetamethod(L);
-  if (c == 2) return luaL_error(L, "attempt to compare a decimal with a non-number");
-  lua_pushboolean(L, c < 0);
+  lua_pushboolean(L, CheckedCompare(L) < 0);
   return 1;
 }
 int DecimalLe(lua_State* L) {
-  int c = CompareForMetamethod(L);
-  if (c == 2) return luaL_error(L, "attempt to compare a decimal with a non-number");
-  lua_pushboolean(L, c <= 0);
+  lua_pushboolean(L, CheckedCompare(L) <= 0);
   return 1;
 }
 int DecimalEq(lua_State* L) {
-  lua_pushboolean(L, CompareForMetamethod(L) == 0);
+  int c = CompareForMetamethod(L);
+  if (c == kOutOfMemory) luaL_error(L, "out of memory comparing decimals");
+  lua_pushboolean(L, c == 0);
   return 1;
 }
 int DecimalToString(lua_State* L) {
@@ -281,7 +296,8 @@ class LuaBuilder {
 
 class Encoder {
  public:
-  Encoder(lua_State* L, std::string* out, std::string* error) : L_(L), out_(out), error_(error) {
+  Encoder(lua_State* L, const EncodeLimits& limits, std::string* out, std::string* error)
+      : L_(L), limits_(limits), out_(out), error_(error) {
     PushArrayMarker(L);
     array_mt_ = lua_gettop(L);
     PushObjectMarker(L);
@@ -293,15 +309,39 @@ class Encoder {
   }
   ~Encoder() { lua_settop(L_, array_mt_ - 1); }
 
-  bool Encode(int index) { return Value(lua_absindex(L_, index), 0); }
+  EncodeStatus Encode(int index) {
+    if (Value(lua_absindex(L_, index), 0)) return EncodeStatus::kOk;
+    return status_;
+  }
 
  private:
   bool Fail(const std::string& what) {
     *error_ = (path_.empty() ? std::string("$") : "$" + path_) + ": " + what;
+    status_ = EncodeStatus::kInvalid;
+    return false;
+  }
+  bool OverBudget() {
+    *error_ = "exceeded the instruction budget of " + std::to_string(limits_.budget_total) +
+              " instructions while encoding JSON (each value costs one)";
+    status_ = EncodeStatus::kOverBudget;
+    return false;
+  }
+  bool TooLarge() {
+    *error_ = "the JSON is larger than the memory limit of " +
+              std::to_string(limits_.max_bytes >> 20) + " MiB";
+    status_ = EncodeStatus::kTooLarge;
     return false;
   }
 
+  // Charges one value and checks the output size so far (plus `adding`).
+  bool Charge(size_t adding) {
+    if (limits_.budget != nullptr && --*limits_.budget <= 0) return OverBudget();
+    if (out_->size() + adding > limits_.max_bytes) return TooLarge();
+    return true;
+  }
+
   bool Value(int index, int depth) {
+    if (!Charge(0)) return false;
     switch (lua_type(L_, index)) {
       case LUA_TNIL: out_->append("null"); return true;
       case LUA_TBOOLEAN: out_->append(lua_toboolean(L_, index) ? "true" : "false"); return true;
@@ -310,8 +350,9 @@ class Encoder {
         size_t len = 0;
         const char* s = lua_tolstring(L_, index, &len);
         if (!IsValidUtf8({s, len})) return Fail("string is not valid UTF-8");
+        if (!Charge(len)) return false;
         AppendJsonString({s, len}, out_);
-        return true;
+        return out_->size() <= limits_.max_bytes || TooLarge();
       }
       case LUA_TUSERDATA: {
         if (lua_rawequal(L_, index, null_)) {
@@ -425,6 +466,7 @@ class Encoder {
       }
       path_.append(".").append(key);
       if (!IsValidUtf8(key)) return Fail("key is not valid UTF-8");
+      if (out_->size() + key.size() > limits_.max_bytes) return TooLarge();
       AppendJsonString(key, out_);
       out_->push_back(':');
       if (!Value(lua_gettop(L_), depth + 1)) return false;
@@ -436,8 +478,10 @@ class Encoder {
   }
 
   lua_State* L_;
+  const EncodeLimits& limits_;
   std::string* out_;
   std::string* error_;
+  EncodeStatus status_ = EncodeStatus::kInvalid;
   std::string path_;
   int array_mt_ = 0, object_mt_ = 0, null_ = 0, decimal_mt_ = 0;
 };
@@ -570,10 +614,20 @@ bool PushJson(lua_State* L, std::string_view json, std::string* error) {
   return true;
 }
 
-bool EncodeJson(lua_State* L, int index, std::string* out, std::string* error) {
+EncodeStatus EncodeJson(lua_State* L, int index, const EncodeLimits& limits, std::string* out,
+                        std::string* error) {
   index = lua_absindex(L, index);
-  Encoder encoder(L, out, error);
-  return encoder.Encode(index);
+  int top = lua_gettop(L);
+  try {
+    Encoder encoder(L, limits, out, error);
+    return encoder.Encode(index);
+  } catch (const std::exception&) {  // std::bad_alloc, std::length_error
+    lua_settop(L, top);
+    out->clear();
+    error->clear();
+    error->assign("out of memory");  // fits the cleared capacity: no allocation
+    return EncodeStatus::kTooLarge;
+  }
 }
 
 }  // namespace sluice::functions::internal

@@ -10,6 +10,7 @@
 // `{}` when empty, and an error (naming the path) otherwise.
 #pragma once
 
+#include <cstdint>
 #include <lua.hpp>
 #include <string>
 #include <string_view>
@@ -36,9 +37,25 @@ bool IsJsonNumber(std::string_view text);
 // protected mode.
 bool PushJson(lua_State* L, std::string_view json, std::string* error);
 
-// Appends the JSON of the value at `index` to *out. On failure returns false
-// with *error naming the path ("$.record.tags[2]") and the problem. Does not
-// raise Lua errors.
-bool EncodeJson(lua_State* L, int index, std::string* out, std::string* error);
+// Limits of one encoding. Each encoded value (scalar, array or object) costs
+// one instruction from *budget; the output may not grow past max_bytes.
+struct EncodeLimits {
+  int64_t* budget = nullptr;  // nullptr: no budget
+  int64_t budget_total = 0;   // the whole budget, for the error message
+  size_t max_bytes = SIZE_MAX;
+};
+
+enum class EncodeStatus {
+  kOk,
+  kInvalid,     // a value has no JSON form; *error names the path
+  kOverBudget,  // *budget ran out (it is left at or below zero)
+  kTooLarge,    // the output would pass max_bytes
+};
+
+// Appends the JSON of the value at `index` to *out. On failure *error says why
+// (an invalid value is named by its path, "$.record.tags[2]: ..."). Neither
+// raises a Lua error nor throws: a C++ allocation failure is kTooLarge.
+EncodeStatus EncodeJson(lua_State* L, int index, const EncodeLimits& limits, std::string* out,
+                        std::string* error);
 
 }  // namespace sluice::functions::internal

@@ -3,16 +3,20 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <unordered_map>
 
 #include "base/encoding.h"
 #include "base/log.h"
 #include "functions/lua_value.h"
+#include "functions/sandbox_lib.h"
 
 namespace sluice::functions {
 namespace {
 
 using internal::EncodeJson;
+using internal::EncodeLimits;
+using internal::EncodeStatus;
 using internal::PushJson;
 
 // The count hook fires every kHookGranularity instructions and charges the
@@ -41,7 +45,9 @@ std::optional<FunctionType> ParseType(const std::string& type) {
   return std::nullopt;
 }
 
-std::string Signature(FunctionType t) {
+// A literal, not a std::string: RunChunk passes it to luaL_error, whose
+// longjmp would skip a temporary's destructor.
+const char* Signature(FunctionType t) {
   switch (t) {
     case FunctionType::kFilter:
       return "function filter(action, record, changes, metadata)\n"
@@ -127,6 +133,7 @@ struct FunctionRuntime::Impl {
     bool route_nil = false;
     std::string out;  // transform data, or the route's stream_arn
     std::string error;
+    bool out_of_memory = false;  // a C++ allocation failed during the call
   };
   Status Call(CallCtx* ctx);
   void ArmHook();
@@ -154,24 +161,40 @@ void* Alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-void Hook(lua_State* L, lua_Debug* ar) {
+void Hook(lua_State* L, lua_Debug* ar);
+
+// Marks the budget spent and raises the budget error; the position (on the
+// stack) is prepended. From now on every instruction of this thread fails
+// too, so pcall() in the script cannot swallow the error and carry on.
+int RaiseBudgetError(lua_State* L) {
   FunctionRuntime::Impl* impl = ImplOf(L);
-  impl->budget_left -= kHookGranularity;
-  if (impl->budget_left > 0 && !impl->budget_exhausted) return;
-  // Keep failing on every instruction so pcall() in the script cannot
-  // swallow the error and carry on.
   impl->budget_exhausted = true;
   lua_sethook(L, Hook, LUA_MASKCOUNT, 1);
+  // In a coroutine: the main thread (which may catch the coroutine's error)
+  // must fail at its next instruction too.
+  if (impl->L != L) lua_sethook(impl->L, Hook, LUA_MASKCOUNT, 1);
+  lua_pushfstring(L, "exceeded the instruction budget of %I instructions",
+                  static_cast<lua_Integer>(impl->options.limits.instructions_per_call));
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+void Hook(lua_State* L, lua_Debug* ar) {
+  FunctionRuntime::Impl* impl = ImplOf(L);
+  int step = lua_gethookcount(L);
+  impl->budget_left -= step;
+  if (impl->budget_left > 0 && !impl->budget_exhausted) {
+    // A coroutine left at a count of 1 by an earlier, exhausted call.
+    if (step != kHookGranularity) lua_sethook(L, Hook, LUA_MASKCOUNT, kHookGranularity);
+    return;
+  }
   lua_getinfo(L, "Sl", ar);
   if (ar->currentline > 0) {
     lua_pushfstring(L, "%s:%d: ", ar->short_src, ar->currentline);
   } else {
     lua_pushliteral(L, "");
   }
-  lua_pushfstring(L, "exceeded the instruction budget of %I instructions",
-                  static_cast<lua_Integer>(impl->options.limits.instructions_per_call));
-  lua_concat(L, 2);
-  lua_error(L);
+  RaiseBudgetError(L);
 }
 
 // ---- sandbox library ---------------------------------------------------------
@@ -187,14 +210,22 @@ int GlobalNewIndex(lua_State* L) {
                     "use a local)",
                     key);
 }
+// next() over the real table (upvalue 1) of a read-only proxy; called as
+// iter(proxy, key), so the real table never reaches the script.
+int ProxyNext(lua_State* L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 2);
+  if (lua_next(L, 3) != 0) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+// __pairs of a read-only proxy: (iterator, proxy, nil).
 int ProxyPairs(lua_State* L) {
   lua_getmetatable(L, 1);
   lua_getfield(L, -1, "__index");
-  lua_pushcfunction(L, [](lua_State* L2) -> int {
-    lua_settop(L2, 2);
-    return lua_next(L2, 1) ? 2 : 1;
-  });
-  lua_insert(L, -2);
+  lua_pushcclosure(L, ProxyNext, 1);
+  lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;
 }
@@ -247,57 +278,84 @@ int LogPrint(lua_State* L) {
   }
   luaL_pushresult(&b);
   FunctionRuntime::Impl* impl = ImplOf(L);
-  SLUICE_LOG_DEBUG("function '{}' printed: {}", impl->current ? impl->current->name : "?",
-                   lua_tostring(L, -1));
+  try {
+    SLUICE_LOG_DEBUG("function '{}' printed: {}", impl->current ? impl->current->name : "?",
+                     lua_tostring(L, -1));
+  } catch (const std::exception&) {
+    // Logging is best effort; no C++ exception may cross Lua's C frames.
+  }
   return 0;
 }
 
+// The helpers below keep C++ strings in NewOwnedString userdata: a Lua
+// error (a longjmp) skips C++ destructors, and the collector frees those.
+// C++ exceptions are caught before any Lua API call that could raise.
+
 int JsonEncode(lua_State* L) {
   luaL_checkany(L, 1);
-  luaL_Buffer b;
-  std::string out, error;
-  bool ok = EncodeJson(L, 1, &out, &error);
-  if (!ok) {
-    lua_pushfstring(L, "sluice.json_encode: %s", error.c_str());
-  } else {
-    luaL_buffinit(L, &b);
-    luaL_addlstring(&b, out.data(), out.size());
+  lua_settop(L, 1);
+  FunctionRuntime::Impl* impl = ImplOf(L);
+  std::string* out = internal::NewOwnedString(L);
+  std::string* error = internal::NewOwnedString(L);
+  EncodeLimits limits{&impl->budget_left, impl->options.limits.instructions_per_call,
+                      impl->mem_limit};
+  switch (EncodeJson(L, 1, limits, out, error)) {
+    case EncodeStatus::kOk: lua_pushlstring(L, out->data(), out->size()); return 1;
+    case EncodeStatus::kOverBudget: internal::ChargeBudget(L, 1); break;  // raises
+    case EncodeStatus::kInvalid:
+    case EncodeStatus::kTooLarge: break;
   }
-  out.clear();
-  out.shrink_to_fit();
-  error.clear();
-  error.shrink_to_fit();
-  if (!ok) return lua_error(L);
-  luaL_pushresult(&b);
-  return 1;
+  return luaL_error(L, "sluice.json_encode: %s", error->c_str());
 }
 
 int JsonDecode(lua_State* L) {
   size_t len = 0;
   const char* s = luaL_checklstring(L, 1, &len);
-  std::string error;
-  if (PushJson(L, std::string_view(s, len), &error)) return 1;
-  lua_pushfstring(L, "sluice.json_decode: %s", error.c_str());
-  error = std::string();
-  return lua_error(L);
+  std::string* error = internal::NewOwnedString(L);
+  bool ok = false;
+  try {
+    ok = PushJson(L, std::string_view(s, len), error);
+  } catch (const std::exception&) {
+    error->clear();
+  }
+  if (ok) return 1;
+  return luaL_error(L, "sluice.json_decode: %s", error->empty() ? "out of memory" : error->c_str());
 }
 
 int B64Encode(lua_State* L) {
   size_t len = 0;
   const char* s = luaL_checklstring(L, 1, &len);
-  std::string out = Base64Encode(std::string_view(s, len));
-  lua_pushlstring(L, out.data(), out.size());
+  std::string* out = internal::NewOwnedString(L);
+  bool ok = true;
+  try {
+    Base64Append(std::string_view(s, len), out);
+  } catch (const std::exception&) {
+    ok = false;
+  }
+  if (!ok) return luaL_error(L, "sluice.base64_encode: out of memory");
+  lua_pushlstring(L, out->data(), out->size());
   return 1;
 }
 
 int B64Decode(lua_State* L) {
   size_t len = 0;
   const char* s = luaL_checklstring(L, 1, &len);
-  std::optional<std::string> out = Base64Decode(std::string_view(s, len));
-  if (!out) {
-    out.reset();
+  std::string* out = internal::NewOwnedString(L);
+  enum { kOk, kInvalid, kNoMemory } result = kOk;
+  try {
+    std::optional<std::string> decoded = Base64Decode(std::string_view(s, len));
+    if (decoded) {
+      *out = std::move(*decoded);
+    } else {
+      result = kInvalid;
+    }
+  } catch (const std::exception&) {
+    result = kNoMemory;
+  }
+  if (result == kInvalid) {
     return luaL_error(L, "sluice.base64_decode: the argument is not valid base64");
   }
+  if (result == kNoMemory) return luaL_error(L, "sluice.base64_decode: out of memory");
   lua_pushlstring(L, out->data(), out->size());
   return 1;
 }
@@ -352,13 +410,17 @@ int MakeStreamArn(lua_State* L) {
                       "ARN); pass them: sluice.stream_arn(name, region, account)");
   }
   lua_pushfstring(L, "arn:%s:kinesis:%s:%s:stream/%s", partition, region, account, name);
-  std::string why;
-  bool ok = config::StreamArn::Parse(lua_tostring(L, -1), &why).has_value();
-  if (!ok) {
-    lua_pushfstring(L, "sluice.stream_arn: %s", why.c_str());
-    why = std::string();
-    return lua_error(L);
+  const char* arn = lua_tostring(L, -1);
+  std::string* why = internal::NewOwnedString(L);
+  bool ok = false;
+  try {
+    ok = config::StreamArn::Parse(arn, why).has_value();
+  } catch (const std::exception&) {
+    why->clear();
   }
+  if (!ok)
+    return luaL_error(L, "sluice.stream_arn: %s", why->empty() ? "out of memory" : why->c_str());
+  lua_pop(L, 1);
   return 1;
 }
 
@@ -413,6 +475,11 @@ int SetupSandbox(lua_State* L) {
   lua_pushcfunction(L, LogPrint);
   lua_setfield(L, base, "print");
 
+  lua_getfield(L, loaded, "string");
+  lua_getfield(L, loaded, "table");
+  internal::InstallSafeLibrary(L, base, -2, -1);
+  lua_pop(L, 2);
+
   for (const char* lib : {"string", "table", "math", "utf8", "coroutine"}) {
     lua_getfield(L, loaded, lib);
     MakeReadOnly(L);
@@ -464,17 +531,20 @@ int RunChunk(lua_State* L) {
   lua_newtable(L);  // 3: its metatable while the chunk runs
   lua_rawgetp(L, LUA_REGISTRYINDEX, &kBaseKey);
   lua_setfield(L, 3, "__index");
+  lua_pushboolean(L, 0);  // hides the shared base environment
+  lua_setfield(L, 3, "__metatable");
   lua_setmetatable(L, 2);
   lua_pushvalue(L, 2);
   lua_setupvalue(L, 1, 1);
   lua_pushvalue(L, 1);
   lua_call(L, 0, 0);
+  internal::ChargeBudget(L, 0);  // a budget spent in a caught coroutine
 
   const char* entry = EntryPoint(ctx->type);
   lua_getfield(L, 2, entry);
   if (lua_type(L, -1) != LUA_TFUNCTION) {
     return luaL_error(L, "the code must define a global function `%s`; for example:\n%s", entry,
-                      Signature(ctx->type).c_str());
+                      Signature(ctx->type));
   }
   ctx->func_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
@@ -513,68 +583,111 @@ int RunChunk(lua_State* L) {
   return 0;
 }
 
-// Pushes the message fields and calls the function; converts the result.
-int CallTrampoline(lua_State* L) {
-  auto* ctx = static_cast<FunctionRuntime::Impl::CallCtx*>(lua_touserdata(L, 1));
-  lua_settop(L, 0);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->fn->func_ref);  // 1
-  if (!PushJson(L, ctx->json, &ctx->error)) return 0;    // 2
-  if (lua_type(L, 2) != LUA_TTABLE) {
-    ctx->error = "the message is not a JSON object";
-    return 0;
-  }
-  for (const char* field : {"action", "record", "changes", "metadata"}) {
-    lua_getfield(L, 2, field);
-  }
-  lua_remove(L, 2);
-  lua_call(L, 4, 1);
-  ImplOf(L)->DisarmHook();
-
+// Converts the function's result (on top) into ctx. Raises no Lua error.
+void ConvertResult(lua_State* L, FunctionRuntime::Impl::CallCtx* ctx) {
   using Kind = FunctionRuntime::Impl::Kind;
+  FunctionRuntime::Impl* impl = ctx->impl;
   switch (ctx->kind) {
     case Kind::kFilter:
       if (!lua_isboolean(L, -1)) {
         ctx->error = std::string("filter must return true or false, got ") + luaL_typename(L, -1);
-        return 0;
+        return;
       }
       ctx->keep = lua_toboolean(L, -1);
-      return 0;
+      return;
     case Kind::kRoute: {
       if (lua_isnil(L, -1)) {
         ctx->route_nil = true;
-        return 0;
+        return;
       }
       if (!lua_istable(L, -1)) {
         ctx->error = std::string("route must return {stream_arn = \"...\"} or nil, got a ") +
                      luaL_typename(L, -1);
-        return 0;
+        return;
       }
       lua_pushliteral(L, "stream_arn");
       lua_rawget(L, -2);
       if (lua_type(L, -1) != LUA_TSTRING) {
         ctx->error = std::string("route returned a table whose stream_arn is ") +
                      luaL_typename(L, -1) + ", not a string";
-        return 0;
+        return;
       }
       size_t len = 0;
       const char* s = lua_tolstring(L, -1, &len);
       ctx->out.assign(s, len);
-      return 0;
+      return;
     }
-    case Kind::kTransform:
+    case Kind::kTransform: {
       if (lua_isnil(L, -1)) {
         ctx->error = "transform returned nil (return sluice.null for a JSON null)";
-        return 0;
+        return;
       }
-      if (!EncodeJson(L, -1, &ctx->out, &ctx->error)) {
-        ctx->error = "transform returned a value that is not JSON: " + ctx->error;
+      EncodeLimits limits{&impl->budget_left, impl->options.limits.instructions_per_call,
+                          impl->mem_limit};
+      switch (EncodeJson(L, -1, limits, &ctx->out, &ctx->error)) {
+        case EncodeStatus::kOk: return;
+        case EncodeStatus::kInvalid:
+          ctx->error = "transform returned a value that is not JSON: " + ctx->error;
+          return;
+        case EncodeStatus::kOverBudget: impl->budget_exhausted = true; [[fallthrough]];
+        case EncodeStatus::kTooLarge: ctx->error = "transform result: " + ctx->error; return;
       }
-      return 0;
+      return;
+    }
+  }
+}
+
+// Pushes the message fields and calls the function; converts the result.
+// C++ exceptions stop here (ctx->out_of_memory): none may cross Lua's frames.
+int CallTrampoline(lua_State* L) {
+  auto* ctx = static_cast<FunctionRuntime::Impl::CallCtx*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->fn->func_ref);  // 1
+  bool pushed = false;
+  try {
+    pushed = PushJson(L, ctx->json, &ctx->error);  // 2
+    if (pushed && lua_type(L, 2) != LUA_TTABLE) {
+      ctx->error = "the message is not a JSON object";
+      pushed = false;
+    }
+  } catch (const std::exception&) {
+    ctx->out_of_memory = true;
+  }
+  if (!pushed) return 0;
+  for (const char* field : {"action", "record", "changes", "metadata"}) {
+    lua_getfield(L, 2, field);
+  }
+  lua_remove(L, 2);
+  lua_call(L, 4, 1);
+  // A budget spent in a coroutine whose error was caught still fails the call.
+  internal::ChargeBudget(L, 0);
+  ImplOf(L)->DisarmHook();
+  try {
+    ConvertResult(L, ctx);
+  } catch (const std::exception&) {
+    ctx->out_of_memory = true;
   }
   return 0;
 }
 
 }  // namespace
+
+namespace internal {
+
+void ChargeBudget(lua_State* L, int64_t instructions) {
+  FunctionRuntime::Impl* impl = ImplOf(L);
+  // Saturating: callers may charge up to math.maxinteger.
+  impl->budget_left = instructions >= impl->budget_left ? 0 : impl->budget_left - instructions;
+  if (impl->budget_left > 0 && !impl->budget_exhausted) return;
+  luaL_where(L, 1);  // the Lua code that called the C function
+  RaiseBudgetError(L);
+}
+
+bool BudgetExhausted(lua_State* L) { return ImplOf(L)->budget_exhausted; }
+
+size_t MemoryLimit(lua_State* L) { return ImplOf(L)->mem_limit; }
+
+}  // namespace internal
 
 void FunctionRuntime::Impl::ArmHook() {
   budget_left = options.limits.instructions_per_call;
@@ -621,7 +734,7 @@ Status FunctionRuntime::Impl::CompileOne(const config::FunctionSettings& fs) {
     lua_settop(L, top);
     if (LooksLikeElixir(fs.code)) {
       msg = "this looks like Elixir, but sluice functions are Lua 5.4. Write it as:\n" +
-            Signature(*type) + "\n(Lua said: " + msg + ")";
+            std::string(Signature(*type)) + "\n(Lua said: " + msg + ")";
     }
     return Error(ErrorCode::kConfig, label + ": " + msg);
   }
@@ -678,6 +791,8 @@ Status FunctionRuntime::Impl::Call(CallCtx* ctx) {
   if (rc == LUA_ERRMEM) {
     msg = "exceeded the memory limit of " + std::to_string(options.limits.memory_bytes >> 20) +
           " MiB";
+  } else if (ctx->out_of_memory) {
+    msg = "out of memory";
   } else if (rc != LUA_OK) {
     msg = lua_type(L, -1) == LUA_TSTRING
               ? lua_tostring(L, -1)

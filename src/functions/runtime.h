@@ -15,7 +15,9 @@
 // Limits: every call has an instruction budget (Limits::instructions_per_call)
 // and the runtime's Lua heap is capped (Limits::memory_bytes). Exceeding
 // either fails that call with an error naming the function; the runtime stays
-// usable (after a memory error its state is rebuilt from the settings).
+// usable (after a memory error its state is rebuilt from the settings). Loops
+// inside library C functions (patterns, string.rep, table functions, JSON
+// encoding) are charged to the same budget (sandbox_lib.h).
 //
 // State between calls: top-level code runs once at Create; at call time
 // globals are read-only (assigning one is an error), so a call cannot leave
@@ -100,6 +102,12 @@ Result<std::string> ApplyPath(std::string_view path, std::string_view message_js
 // Validates a path (first segment record|changes|action|metadata, no empty
 // segment); the error says what is wrong.
 Status ValidatePath(std::string_view path);
+
+// The stream sluice.stream_arn(name) defaults to when the functions are
+// compiled once for the whole config (`sluice check`, `sluice run` startup):
+// the destination of the first sink that uses a function, else of the first
+// sink with a stream ARN; nullopt when no sink has one.
+std::optional<config::StreamArn> DefaultStreamFor(const config::Settings& settings);
 
 // For `sluice check`: compiles every function of `settings` and runs each Lua
 // function once on a synthetic update message. Appends one human-readable line

@@ -7,58 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "runtime_test_util.h"
+
 namespace sluice::functions {
 namespace {
-
-constexpr std::string_view kMessage =
-    R"({"record":{"id":7,"type":"order","status":"paid","total":199.99,)"
-    R"("amount":123456789012345678901234567890,"price":"12.50","note":null,)"
-    R"("tags":[],"attrs":{},"doc":{"a":[1,2,{"b":null}]},"big":9223372036854775807,)"
-    R"("small":-9223372036854775808,"ratio":0.1,"exact":1.10,"name":"zoë 🚀"},)"
-    R"("changes":{"status":"pending"},"action":"update",)"
-    R"("metadata":{"table_schema":"public","table_name":"orders","commit_lsn":24023128,)"
-    R"("record_pks":["7"],"transaction_annotations":null,"consumer":{"name":"kinesis-sink"}}})";
-
-config::FunctionSettings Fn(std::string name, std::string type, std::string code) {
-  config::FunctionSettings f;
-  f.name = std::move(name);
-  f.type = std::move(type);
-  f.code = std::move(code);
-  return f;
-}
-
-std::unique_ptr<FunctionRuntime> MakeRuntime(std::vector<config::FunctionSettings> fns,
-                                             Limits limits = {}) {
-  RuntimeOptions options;
-  options.limits = limits;
-  options.default_stream =
-      config::StreamArn::Parse("arn:aws:kinesis:eu-west-1:123456789012:stream/default", nullptr);
-  auto r = FunctionRuntime::Create(fns, options);
-  EXPECT_TRUE(r.ok()) << r.error().message();
-  return r.ok() ? std::move(r).value() : nullptr;
-}
-
-// Runs `body` as a transform (`function transform(action, record, changes,
-// metadata) <body> end`) on kMessage.
-Result<std::string> RunTransform(const std::string& body, Limits limits = {}) {
-  auto rt = MakeRuntime(
-      {Fn("t", "transform",
-          "function transform(action, record, changes, metadata)\n" + body + "\nend\n")},
-      limits);
-  if (!rt) return Error(ErrorCode::kInternal, "no runtime");
-  return rt->Transform("t", kMessage);
-}
-
-std::string TransformOk(const std::string& body) {
-  auto r = RunTransform(body);
-  EXPECT_TRUE(r.ok()) << r.error().message();
-  return r.ok() ? *r : "";
-}
-
-void ExpectError(const Result<std::string>& r, const std::string& needle) {
-  ASSERT_FALSE(r.ok()) << "unexpected success: " << *r;
-  EXPECT_NE(r.error().message().find(needle), std::string::npos) << r.error().message();
-}
 
 // ---- function types -------------------------------------------------------
 
@@ -247,27 +199,65 @@ TEST(ValueMapping, JsonAndBase64Helpers) {
 
 // ---- sandbox ---------------------------------------------------------------
 
-class SandboxEscape : public ::testing::TestWithParam<const char*> {};
+struct EscapeCase {
+  const char* code;
+  const char* error;  // expected in the error message
+};
 
-TEST_P(SandboxEscape, Fails) {
+class SandboxEscape : public ::testing::TestWithParam<EscapeCase> {};
+
+TEST_P(SandboxEscape, FailsWithTheExpectedError) {
   // Even a nil result counts as an escape: the expression must raise.
-  auto r = RunTransform(std::string("local v = ") + GetParam() + "\nreturn 'escaped'");
-  EXPECT_FALSE(r.ok()) << GetParam() << " returned " << (r.ok() ? *r : "");
+  auto r = RunTransform(std::string("local v = ") + GetParam().code + "\nreturn 'escaped'");
+  ASSERT_FALSE(r.ok()) << GetParam().code << " returned " << *r;
+  EXPECT_NE(r.error().message().find(std::string("function 't' (transform): ") + GetParam().error),
+            std::string::npos)
+      << GetParam().code << ": " << r.error().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(
     FunctionRuntime, SandboxEscape,
-    ::testing::Values("io.open('/etc/passwd')", "os.execute('true')", "os.getenv('HOME')",
-                      "os.remove('/tmp/x')", "os.exit(1)", "require('os')",
-                      "package.loadlib('libc.so.6', 'system')", "dofile('/etc/passwd')",
-                      "loadfile('/etc/passwd')", "load('return 1')()",
-                      "string.dump(function() end)", "('').dump(function() end)",
-                      "debug.getregistry()", "getmetatable('').__index.dump",
-                      "collectgarbage('stop')", "collectgarbage('collect')", "rawset(_ENV, 'x', 1)",
-                      "_G.io", "setmetatable(string, {})", "module('x')",
-                      "(function() string.upper = nil end)()", "(function() sluice.null = 1 end)()",
-                      "setmetatable(record.tags, {})", "rawset(string, 'upper', 1)",
-                      "getmetatable(string).__index"));
+    ::testing::Values(
+        EscapeCase{"io.open('/etc/passwd')", "t:2: attempt to index a nil value (global 'io')"},
+        EscapeCase{"os.execute('true')", "t:2: attempt to call a nil value (field 'execute')"},
+        EscapeCase{"os.getenv('HOME')", "t:2: attempt to call a nil value (field 'getenv')"},
+        EscapeCase{"os.remove('/tmp/x')", "t:2: attempt to call a nil value (field 'remove')"},
+        EscapeCase{"os.exit(1)", "t:2: attempt to call a nil value (field 'exit')"},
+        EscapeCase{"require('os')", "t:2: attempt to call a nil value (global 'require')"},
+        EscapeCase{"package.loadlib('libc.so.6', 'system')",
+                   "t:2: attempt to index a nil value (global 'package')"},
+        EscapeCase{"dofile('/etc/passwd')", "t:2: attempt to call a nil value (global 'dofile')"},
+        EscapeCase{"loadfile('/etc/passwd')",
+                   "t:2: attempt to call a nil value (global 'loadfile')"},
+        EscapeCase{"load('return 1')()", "t:2: attempt to call a nil value (global 'load')"},
+        EscapeCase{"string.dump(function() end)",
+                   "t:2: attempt to call a nil value (field 'dump')"},
+        EscapeCase{"('').dump(function() end)", "t:2: attempt to call a nil value (field 'dump')"},
+        EscapeCase{"debug.getregistry()", "t:2: attempt to index a nil value (global 'debug')"},
+        EscapeCase{"debug.setmetatable({}, {__gc = print})",
+                   "t:2: attempt to index a nil value (global 'debug')"},
+        EscapeCase{"getmetatable('').__index.dump", "t:2: attempt to index a boolean value"},
+        EscapeCase{"collectgarbage('stop')",
+                   "t:2: collectgarbage(\"stop\") is not available in sluice functions"},
+        EscapeCase{"collectgarbage('collect')",
+                   "t:2: collectgarbage(\"collect\") is not available in sluice functions"},
+        EscapeCase{"rawset(_ENV, 'x', 1)", "t:2: attempt to call a nil value (global 'rawset')"},
+        EscapeCase{"_G.io", "t:2: attempt to index a nil value (global '_G')"},
+        EscapeCase{"setmetatable(string, {})", "t:2: cannot change a protected metatable"},
+        EscapeCase{"module('x')", "t:2: attempt to call a nil value (global 'module')"},
+        EscapeCase{"(function() string.upper = nil end)()",
+                   "t:2: cannot assign 'upper': library tables are read-only"},
+        EscapeCase{"(function() sluice.null = 1 end)()",
+                   "t:2: cannot assign 'null': library tables are read-only"},
+        EscapeCase{"setmetatable(record.tags, {})", "t:2: cannot change a protected metatable"},
+        EscapeCase{"rawset(string, 'upper', 1)",
+                   "t:2: attempt to call a nil value (global 'rawset')"},
+        EscapeCase{"getmetatable(string).__index", "t:2: attempt to index a boolean value"},
+        EscapeCase{"getmetatable(_ENV).__index", "t:2: attempt to index a boolean value"},
+        EscapeCase{"setmetatable({}, {__gc = function() end})",
+                   "t:2: __gc metamethods are not allowed in sluice functions"},
+        EscapeCase{"setmetatable({}, {__close = function() end})",
+                   "t:2: __close metamethods are not allowed in sluice functions"}));
 
 TEST(Sandbox, GlobalsDoNotLeakBetweenCalls) {
   auto rt = MakeRuntime({Fn("g", "transform",
@@ -325,6 +315,7 @@ TEST(Limits, InfiniteLoopExhaustsBudgetAndNextCallWorks) {
 TEST(Limits, MemoryBombFailsAndNextCallWorks) {
   Limits limits;
   limits.memory_bytes = 8u << 20;
+  limits.instructions_per_call = 1'000'000'000;  // the heap, not the budget, must stop it
   auto rt =
       MakeRuntime({Fn("bomb", "transform",
                       "function transform(a)\n  if a == 'update' then\n"
@@ -332,12 +323,11 @@ TEST(Limits, MemoryBombFailsAndNextCallWorks) {
                       "  end\n  return a\nend"),
                    Fn("rep", "transform", "function transform() return ('x'):rep(1 << 30) end")},
                   limits);
-  limits.instructions_per_call = 1'000'000'000;
   auto r = rt->Transform("bomb", kMessage);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message().find("function 'bomb' (transform)"), std::string::npos);
-  EXPECT_TRUE(r.error().message().find("memory limit") != std::string::npos ||
-              r.error().message().find("instruction budget") != std::string::npos)
+  EXPECT_NE(r.error().message().find("function 'bomb' (transform): exceeded the memory limit of "
+                                     "8 MiB"),
+            std::string::npos)
       << r.error().message();
   auto rep = rt->Transform("rep", kMessage);
   ASSERT_FALSE(rep.ok());
