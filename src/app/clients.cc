@@ -10,16 +10,24 @@ Status CheckSinkSupported(const config::SinkSettings& sink) { return OkStatus();
 
 std::shared_ptr<aws::CredentialsProvider> MakeSinkCredentials(const config::SinkSettings& sink,
                                                               const Clock& clock) {
+  // Credential endpoints (STS, the container agent, IMDS) always verify TLS:
+  // tls_verify is about the Kinesis endpoint (emulators).
+  return MakeSinkCredentials(
+      sink, config::Environment::Process(),
+      []() -> std::unique_ptr<http::Transport> {
+        return std::make_unique<http::CurlTransport>(http::TlsVerify::kOn);
+      },
+      clock);
+}
+
+std::shared_ptr<aws::CredentialsProvider> MakeSinkCredentials(
+    const config::SinkSettings& sink, config::Environment env,
+    aws::TransportFactory transport_factory, const Clock& clock) {
   const auto& d = sink.destination;
   if (d.use_task_role) {
-    // Credential endpoints (STS, the container agent, IMDS) always verify TLS:
-    // tls_verify is about the Kinesis endpoint (emulators).
-    return aws::MakeDefaultCredentialsChain(
-        aws::StsLocation{d.stream.region, d.stream.partition}, config::Environment::Process(),
-        []() -> std::unique_ptr<http::Transport> {
-          return std::make_unique<http::CurlTransport>(http::TlsVerify::kOn);
-        },
-        clock);
+    // STS in the stream's own region and partition (regional endpoint).
+    return aws::MakeDefaultCredentialsChain(aws::StsLocation{d.stream.region, d.stream.partition},
+                                            std::move(env), std::move(transport_factory), clock);
   }
   aws::Credentials creds;
   creds.access_key_id = d.access_key_id;

@@ -5,8 +5,10 @@
 #include <memory>
 
 #include "aws/credentials.h"
+#include "aws/providers.h"
 #include "base/clock.h"
 #include "base/result.h"
+#include "config/environment.h"
 #include "config/settings.h"
 #include "sink/kinesis/client.h"
 
@@ -21,6 +23,12 @@ Status CheckSinkSupported(const config::SinkSettings& sink);
 // ARN's region, with refresh. `clock` must outlive the result.
 std::shared_ptr<aws::CredentialsProvider> MakeSinkCredentials(const config::SinkSettings& sink,
                                                               const Clock& clock);
+// The same from the given environment, with the credential endpoints (STS,
+// the container agent, IMDS) reached through `transport_factory`: the seam
+// the one above fills with the process environment and curl.
+std::shared_ptr<aws::CredentialsProvider> MakeSinkCredentials(
+    const config::SinkSettings& sink, config::Environment env,
+    aws::TransportFactory transport_factory, const Clock& clock);
 
 // The sink's client, with MakeSinkCredentials(sink, clock).
 Result<std::unique_ptr<kinesis::KinesisClient>> MakeSinkClient(const config::SinkSettings& sink,

@@ -22,23 +22,32 @@ Result<Credentials> ChainCredentialsProvider::Get() {
   std::string reasons;
   for (const auto& provider : providers_) {
     Result<Credentials> credentials = provider->Get();
-    if (credentials.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (chosen_ == nullptr) chosen_ = provider.get();
-      }
-      SLUICE_LOG_INFO("AWS credentials from {}", provider->Describe());
-      return credentials;
+    if (!credentials.ok() && credentials.error().code() == ErrorCode::kNotFound) {
+      reasons += (reasons.empty() ? "" : "; ") + credentials.error().message();
+      continue;
     }
-    reasons += (reasons.empty() ? "" : "; ") + credentials.error().message();
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (chosen_ == nullptr) {
+        chosen_ = provider.get();
+        first = true;
+      }
+    }
+    if (first) {
+      SLUICE_LOG_INFO("AWS credentials from {}, the first configured provider of the chain",
+                      credentials.ok() ? provider->Describe() : provider->Name());
+    }
+    return credentials;
   }
-  return Error(ErrorCode::kAuth, "no AWS credentials from the chain: " +
-                                     (reasons.empty() ? std::string("no providers") : reasons));
+  return Error(ErrorCode::kAuth,
+               "no provider is configured: " +
+                   (reasons.empty() ? std::string("the chain is empty") : reasons));
 }
 
-void ChainCredentialsProvider::Invalidate() {
+void ChainCredentialsProvider::Invalidate(const std::string& access_key_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (chosen_ != nullptr) chosen_->Invalidate();
+  if (chosen_ != nullptr) chosen_->Invalidate(access_key_id);
 }
 
 std::string ChainCredentialsProvider::Describe() const {

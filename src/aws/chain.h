@@ -1,5 +1,5 @@
-// ChainCredentialsProvider: tries providers in order, keeps the first that
-// worked; MakeDefaultCredentialsChain builds the AWS SDKs' default chain with
+// ChainCredentialsProvider: chooses the first configured provider and stays
+// with it; MakeDefaultCredentialsChain builds the AWS SDKs' default chain with
 // refresh, for `use_task_role: true`.
 #pragma once
 
@@ -15,21 +15,27 @@
 
 namespace sluice::aws {
 
-// Get(): until one provider has succeeded, tries each in order and keeps the
-// first that returns credentials; from then on only that one is asked (as the
-// SDKs do: a chain that fell through to IMDS once should not start reading a
-// profile later). When all fail the error (kAuth) lists every provider's
-// reason in order: "no AWS credentials from the chain: environment: ...;
-// shared files: ...; ...". Invalidate() goes to the chosen provider.
-// Thread-safe if the providers are.
+// Get(): until a provider has been chosen, asks each in order. A provider
+// that answers kNotFound is not configured (its variables unset, no profile,
+// IMDS disabled, ...) and the next one is asked; the first that answers
+// anything else is configured and is chosen for good, as the SDKs do: its
+// credentials, and from then on its errors too, are the chain's (a failing
+// container endpoint is reported as such and retried later by the refreshing
+// wrapper, not papered over by falling through to IMDS; a chain that chose
+// IMDS does not start reading a profile later). Its errors are returned as it
+// words them (each provider's message starts with its name). When no provider
+// is configured the error (kAuth) lists every provider's reason in order:
+// "no provider is configured: environment: ...; shared files: ...; ...", and
+// the next Get() asks them all again. Invalidate() goes to the chosen
+// provider. Thread-safe if the providers are.
 class ChainCredentialsProvider final : public CredentialsProvider {
  public:
   explicit ChainCredentialsProvider(std::vector<std::unique_ptr<CredentialsProvider>> providers);
 
   Result<Credentials> Get() override;
-  void Invalidate() override;
+  void Invalidate(const std::string& access_key_id) override;
   std::string Name() const override { return "AWS credential chain"; }
-  // The chosen provider's Describe(), or Name() before any success.
+  // The chosen provider's Describe(), or Name() before one is chosen.
   std::string Describe() const override;
 
  private:

@@ -3,10 +3,12 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <initializer_list>
 
 namespace sluice::aws {
 namespace {
@@ -115,7 +117,7 @@ std::optional<WallTime> ParseIso8601(std::string_view t) {
   } else if (i < t.size() && (t[i] == '+' || t[i] == '-')) {
     int oh, om;
     if (!ReadInt(t, i + 1, 2, &oh) || i + 3 >= t.size() || t[i + 3] != ':' ||
-        !ReadInt(t, i + 4, 2, &om)) {
+        !ReadInt(t, i + 4, 2, &om) || oh > 23 || om > 59) {
       return std::nullopt;
     }
     offset_minutes = (oh * 60 + om) * (t[i] == '+' ? 1 : -1);
@@ -225,12 +227,57 @@ Result<Credentials> ParseAssumeRoleResponse(std::string_view body) {
   return c;
 }
 
-std::string DescribeStsError(std::string_view body) {
+namespace {
+
+constexpr size_t kMaxErrorFieldBytes = 200;
+
+// One line of at most kMaxErrorFieldBytes bytes.
+std::string ErrorField(std::string_view text) {
+  std::string s = Trim(text.substr(0, kMaxErrorFieldBytes));
+  for (auto& c : s) {
+    if (std::iscntrl(static_cast<unsigned char>(c))) c = ' ';
+  }
+  return s;
+}
+
+std::string CodeAndMessage(const std::optional<std::string>& code,
+                           const std::optional<std::string>& message) {
+  std::string out = code ? ErrorField(*code) : std::string();
+  if (message && !ErrorField(*message).empty()) {
+    out += (out.empty() ? "" : ": ") + ErrorField(*message);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string DescribeErrorBody(std::string_view body) {
+  if (Trim(body).empty()) return "empty response body";
+  // XML (STS's <ErrorResponse><Error><Code>...).
   auto code = XmlElementText(body, "Code");
   auto message = XmlElementText(body, "Message");
-  if (code) return *code + (message ? ": " + *message : std::string());
-  std::string start = Trim(body.substr(0, 200));
-  return start.empty() ? "empty response body" : "response body: " + start;
+  if (code || message) {
+    std::string described = CodeAndMessage(code, message);
+    if (!described.empty()) return described;
+  }
+  // JSON ({"Code": ..., "Message": ...}; "code"/"message" and "__type" too).
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (!doc.HasParseError() && doc.IsObject()) {
+    auto text = [&](std::initializer_list<const char*> names) -> std::optional<std::string> {
+      for (const char* name : names) {
+        auto it = doc.FindMember(name);
+        if (it != doc.MemberEnd() && it->value.IsString()) {
+          return std::string(it->value.GetString(), it->value.GetStringLength());
+        }
+      }
+      return std::nullopt;
+    };
+    std::string described =
+        CodeAndMessage(text({"Code", "code", "__type"}), text({"Message", "message"}));
+    if (!described.empty()) return described;
+  }
+  return "unparseable body of " + std::to_string(body.size()) + " bytes";
 }
 
 IniSections ParseIni(std::string_view text) {
@@ -269,11 +316,22 @@ std::string UrlScheme(std::string_view url) {
   return Lower(std::string(url.substr(0, colon)));
 }
 
-std::string UrlHost(std::string_view url) {
+namespace {
+
+// The authority of an absolute URL ("user@host:port"), or nullopt.
+std::optional<std::string_view> UrlAuthority(std::string_view url) {
   const size_t colon = url.find("://");
-  if (colon == std::string_view::npos) return {};
-  std::string_view authority = url.substr(colon + 3);
-  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (colon == std::string_view::npos) return std::nullopt;
+  const std::string_view authority = url.substr(colon + 3);
+  return authority.substr(0, authority.find_first_of("/?#"));
+}
+
+}  // namespace
+
+std::string UrlHost(std::string_view url) {
+  auto found = UrlAuthority(url);
+  if (!found) return {};
+  std::string_view authority = *found;
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
     authority = authority.substr(at + 1);
   }
@@ -283,6 +341,22 @@ std::string UrlHost(std::string_view url) {
     return Lower(std::string(authority.substr(1, close - 1)));
   }
   return Lower(std::string(authority.substr(0, authority.find(':'))));
+}
+
+bool UrlHasUserInfo(std::string_view url) {
+  auto authority = UrlAuthority(url);
+  return authority && authority->find('@') != std::string_view::npos;
+}
+
+std::string RedactUrl(std::string_view url) {
+  std::string_view kept = url.substr(0, url.find_first_of("?#"));
+  const size_t colon = kept.find("://");
+  if (colon == std::string_view::npos) return std::string(kept);
+  const size_t start = colon + 3;
+  const size_t end = std::min(kept.find('/', start), kept.size());
+  const size_t at = kept.substr(start, end - start).rfind('@');
+  if (at == std::string_view::npos) return std::string(kept);
+  return std::string(kept.substr(0, start)) + std::string(kept.substr(start + at + 1));
 }
 
 bool IsLoopbackHost(std::string_view host) {

@@ -16,7 +16,7 @@
 namespace sluice::aws {
 
 // "2024-01-02T03:04:05Z", with optional fractional seconds and a "Z", "+00:00"
-// or "+hh:mm" offset. nullopt when malformed.
+// or "±hh:mm" offset (hh 00-23, mm 00-59). nullopt when malformed.
 std::optional<WallTime> ParseIso8601(std::string_view text);
 
 // "2024-01-02T03:04:05Z".
@@ -38,9 +38,13 @@ std::optional<std::string> XmlElementText(std::string_view xml, std::string_view
 // required.
 Result<Credentials> ParseAssumeRoleResponse(std::string_view body);
 
-// The Code and Message of an STS error body (<ErrorResponse><Error>...), as
-// "Code: Message"; for a body that is not one, its start (at most 200 bytes).
-std::string DescribeStsError(std::string_view body);
+// What a non-2xx answer of a credential endpoint or STS says, for errors and
+// logs: its Code and Message fields as "Code: Message" (each at most 200
+// bytes, on one line), from XML (<Code>, <Message>: STS's ErrorResponse) or a
+// JSON object (Code/code/__type, Message/message). Nothing else of the body
+// is ever copied (it may echo a token): a body with neither is described as
+// "unparseable body of N bytes", an empty one as "empty response body".
+std::string DescribeErrorBody(std::string_view body);
 
 // An INI file as the AWS shared files use it: section name → key → value.
 // Keys are lower-cased; "#" and ";" start comment lines; indented lines under
@@ -53,6 +57,11 @@ IniSections ParseIni(std::string_view text);
 std::string UrlHost(std::string_view url);
 // The scheme of a URL, lower-cased ("http"); empty when there is none.
 std::string UrlScheme(std::string_view url);
+// True when an absolute URL's authority has user info ("user:pass@host").
+bool UrlHasUserInfo(std::string_view url);
+// A URL as errors, logs and Describe() may show it: without user info, query
+// string or fragment ("http://u:p@h:1/p?token=x" → "http://h:1/p").
+std::string RedactUrl(std::string_view url);
 
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(std::string_view host);

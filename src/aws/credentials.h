@@ -24,9 +24,12 @@ class CredentialsProvider {
  public:
   virtual ~CredentialsProvider() = default;
   virtual Result<Credentials> Get() = 0;
-  // Called after AWS rejected the current credentials (ExpiredToken,
-  // UnrecognizedClientException): drop any cache so the next Get() refetches.
-  virtual void Invalidate() {}
+  // Called after AWS rejected the credentials whose key id is
+  // `access_key_id` (ExpiredToken, UnrecognizedClientException): a cache that
+  // holds exactly those drops them so the next Get() refetches. A rejection of
+  // other credentials (a late answer to a request signed before a renewal) is
+  // ignored, so it cannot throw away fresh ones.
+  virtual void Invalidate(const std::string& access_key_id) {}
   // Names the provider in errors ("static keys", "environment", ...).
   virtual std::string Name() const = 0;
   // Where the credentials of the last successful Get() came from, for people

@@ -65,20 +65,34 @@ Result<http::Response> Send(const TransportFactory& factory, const http::Request
 
 bool Is2xx(int status) { return status >= 200 && status <= 299; }
 
-// The error for a non-2xx answer: kAuth for 4xx (refused), kUnavailable else.
-Error HttpError(const std::string& what, const http::Response& r, const std::string& detail) {
-  return Error(r.status >= 400 && r.status <= 499 ? ErrorCode::kAuth : ErrorCode::kUnavailable,
-               what + ": HTTP " + std::to_string(r.status) + (detail.empty() ? "" : ": " + detail));
+// `text` with every occurrence of `secret` replaced by "***" (a token the
+// request carried, should an endpoint echo it in its error message).
+std::string Scrub(std::string text, const std::string& secret) {
+  if (secret.empty()) return text;
+  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
+    text.replace(at, secret.size(), "***");
+  }
+  return text;
 }
 
-// The start of an error body (credential endpoints do not put secrets in
-// errors), on one line.
-std::string BodyStart(const std::string& body) {
-  std::string s = Trim(body.substr(0, 200));
-  for (auto& c : s) {
-    if (c == '\n' || c == '\r') c = ' ';
+// The error for a non-2xx answer: kAuth for 4xx (refused), kUnavailable else.
+// Of the body only its Code and Message are shown (DescribeErrorBody), with
+// `secret` (what the request carried) scrubbed from them.
+Error HttpError(const std::string& what, const http::Response& r,
+                const std::string& secret = std::string()) {
+  return Error(r.status >= 400 && r.status <= 499 ? ErrorCode::kAuth : ErrorCode::kUnavailable,
+               what + ": HTTP " + std::to_string(r.status) + ": " +
+                   Scrub(DescribeErrorBody(r.body), secret));
+}
+
+// True when `text` has a character that has no business in a URL we build or
+// check: whitespace, a control character or a backslash (parsers disagree on
+// what "http://127.0.0.1\@evil.com/" points at).
+bool HasUnsafeUrlCharacter(const std::string& text) {
+  for (unsigned char c : text) {
+    if (c <= 0x20 || c == 0x7f || c == '\\') return true;
   }
-  return s;
+  return false;
 }
 
 }  // namespace
@@ -225,7 +239,7 @@ Result<Credentials> WebIdentityCredentialsProvider::Get() {
           (sts_.partition == "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com") + "/";
   } else if (UrlScheme(url).empty()) {
     return Error(ErrorCode::kConfig,
-                 Name() + ": STS endpoint \"" + url + "\" is not an absolute URL");
+                 Name() + ": STS endpoint \"" + RedactUrl(url) + "\" is not an absolute URL");
   } else if (url.find('/', url.find("://") + 3) == std::string::npos) {
     url += "/";
   }
@@ -250,12 +264,10 @@ Result<Credentials> WebIdentityCredentialsProvider::Get() {
   request.connect_timeout = kStsConnectTimeout;
 
   const std::string what =
-      Name() + ": STS AssumeRoleWithWebIdentity for " + role_arn + " at " + url;
+      Name() + ": STS AssumeRoleWithWebIdentity for " + role_arn + " at " + RedactUrl(url);
   auto response = Send(transport_factory_, request);
   if (!response.ok()) return response.error().WithContext(what);
-  if (!Is2xx(response->status)) {
-    return HttpError(what, *response, DescribeStsError(response->body));
-  }
+  if (!Is2xx(response->status)) return HttpError(what, *response, Trim(*token));
   auto credentials = ParseAssumeRoleResponse(response->body);
   if (!credentials.ok()) return credentials.error().WithContext(what);
   std::lock_guard<std::mutex> lock(mu_);
@@ -306,13 +318,26 @@ Result<Credentials> ContainerCredentialsProvider::Get() {
   const std::string full = Var(env_, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
   std::string url;
   if (!relative.empty()) {
-    url = std::string(kEcsHost) + (relative[0] == '/' ? "" : "/") + relative;
+    // Appended to the agent's address as it is: "@evil.com/x" would make the
+    // agent's address user info and send the request elsewhere.
+    if (relative[0] != '/' || HasUnsafeUrlCharacter(relative)) {
+      return Error(ErrorCode::kConfig,
+                   Name() +
+                       ": AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path starting "
+                       "with \"/\" (without spaces or backslashes)");
+    }
+    url = std::string(kEcsHost) + relative;
   } else if (!full.empty()) {
     const std::string scheme = UrlScheme(full);
     const std::string host = UrlHost(full);
-    if ((scheme != "http" && scheme != "https") || host.empty()) {
-      return Error(ErrorCode::kConfig, Name() + ": AWS_CONTAINER_CREDENTIALS_FULL_URI \"" + full +
-                                           "\" is not an http(s) URL");
+    if ((scheme != "http" && scheme != "https") || host.empty() || HasUnsafeUrlCharacter(full)) {
+      return Error(ErrorCode::kConfig, Name() + ": AWS_CONTAINER_CREDENTIALS_FULL_URI \"" +
+                                           RedactUrl(full) + "\" is not an http(s) URL");
+    }
+    if (UrlHasUserInfo(full)) {
+      return Error(ErrorCode::kConfig, Name() + ": AWS_CONTAINER_CREDENTIALS_FULL_URI \"" +
+                                           RedactUrl(full) +
+                                           "\" has user info (\"...@\"), which is not allowed");
     }
     if (scheme == "http" && !IsContainerAgentHost(host)) {
       return Error(ErrorCode::kConfig,
@@ -337,14 +362,14 @@ Result<Credentials> ContainerCredentialsProvider::Get() {
   request.timeout = kContainerTimeout;
   request.connect_timeout = kContainerConnectTimeout;
 
-  const std::string what = Name() + ": GET " + url;
+  const std::string what = Name() + ": GET " + RedactUrl(url);
   auto response = Send(transport_factory_, request);
   if (!response.ok()) return response.error().WithContext(what);
-  if (!Is2xx(response->status)) return HttpError(what, *response, BodyStart(response->body));
+  if (!Is2xx(response->status)) return HttpError(what, *response, *authorization);
   auto credentials = ParseJsonCredentials(response->body);
   if (!credentials.ok()) return credentials.error().WithContext(what);
   std::lock_guard<std::mutex> lock(mu_);
-  url_ = url;
+  url_ = RedactUrl(url);
   return credentials;
 }
 
@@ -366,9 +391,10 @@ Result<Credentials> ImdsCredentialsProvider::Get() {
   }
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
   if (UrlScheme(endpoint).empty()) {
-    return Error(ErrorCode::kConfig, Name() + ": AWS_EC2_METADATA_SERVICE_ENDPOINT \"" + endpoint +
-                                         "\" is not an absolute URL");
+    return Error(ErrorCode::kConfig, Name() + ": AWS_EC2_METADATA_SERVICE_ENDPOINT \"" +
+                                         RedactUrl(endpoint) + "\" is not an absolute URL");
   }
+  const std::string shown = RedactUrl(endpoint);
 
   http::Request request;
   request.timeout = kImdsTimeout;
@@ -378,41 +404,36 @@ Result<Credentials> ImdsCredentialsProvider::Get() {
   request.url = endpoint + "/latest/api/token";
   request.headers = {
       {"X-aws-ec2-metadata-token-ttl-seconds", std::to_string(kImdsTokenTtlSeconds)}};
+  const std::string token_what = Name() + ": PUT " + shown + "/latest/api/token";
   auto token = Send(transport_factory_, request);
-  if (!token.ok()) return token.error().WithContext(Name() + ": PUT " + request.url);
-  if (!Is2xx(token->status)) {
-    return HttpError(Name() + ": PUT " + request.url + " (IMDSv2 session token)", *token,
-                     BodyStart(token->body));
-  }
+  if (!token.ok()) return token.error().WithContext(token_what);
+  if (!Is2xx(token->status)) return HttpError(token_what + " (IMDSv2 session token)", *token);
   const std::string session = Trim(token->body);
-  if (session.empty()) {
-    return Error(ErrorCode::kProtocol,
-                 Name() + ": PUT " + request.url + " returned an empty token");
-  }
+  if (session.empty()) return Error(ErrorCode::kProtocol, token_what + " returned an empty token");
 
   request.method = "GET";
   request.url = endpoint + "/latest/meta-data/iam/security-credentials/";
   request.headers = {{"X-aws-ec2-metadata-token", session}};
+  const std::string roles_what =
+      Name() + ": GET " + shown + "/latest/meta-data/iam/security-credentials/";
   auto roles = Send(transport_factory_, request);
-  if (!roles.ok()) return roles.error().WithContext(Name() + ": GET " + request.url);
+  if (!roles.ok()) return roles.error().WithContext(roles_what);
   if (roles->status == 404) {
-    return Error(ErrorCode::kNotFound, Name() + ": no IAM role is attached to this instance (GET " +
-                                           request.url + ": HTTP 404)");
+    return Error(ErrorCode::kNotFound, Name() + ": no IAM role is attached to this instance (" +
+                                           roles_what.substr(Name().size() + 2) + ": HTTP 404)");
   }
-  if (!Is2xx(roles->status)) {
-    return HttpError(Name() + ": GET " + request.url, *roles, BodyStart(roles->body));
-  }
+  if (!Is2xx(roles->status)) return HttpError(roles_what, *roles, session);
   const std::string role = Trim(roles->body.substr(0, roles->body.find('\n')));
-  if (role.empty() || role.find_first_of("/?# ") != std::string::npos) {
-    return Error(ErrorCode::kProtocol,
-                 Name() + ": GET " + request.url + " returned no usable role name");
+  if (role.empty() || role.find_first_of("/?#@\\ ") != std::string::npos ||
+      HasUnsafeUrlCharacter(role)) {
+    return Error(ErrorCode::kProtocol, roles_what + " returned no usable role name");
   }
 
   request.url += role;
   auto response = Send(transport_factory_, request);
-  const std::string what = Name() + ": GET " + request.url;
+  const std::string what = roles_what + role;
   if (!response.ok()) return response.error().WithContext(what);
-  if (!Is2xx(response->status)) return HttpError(what, *response, BodyStart(response->body));
+  if (!Is2xx(response->status)) return HttpError(what, *response, session);
   auto credentials = ParseJsonCredentials(response->body);
   if (!credentials.ok()) return credentials.error().WithContext(what);
   std::lock_guard<std::mutex> lock(mu_);

@@ -108,7 +108,8 @@ class Client final : public KinesisClient {
 
   PutRecordsResult PutRecords(const config::StreamArn& stream, const std::string& body,
                               size_t record_count) override {
-    auto response = CallRenewingCredentials("PutRecords", stream, body);
+    std::string signed_with;
+    auto response = CallRenewingCredentials("PutRecords", stream, body, &signed_with);
     if (!response.ok()) {
       PutRecordsResult result;
       result.failure = response.error().code() == ErrorCode::kAuth ? RequestFailure::kCredentials
@@ -117,7 +118,7 @@ class Client final : public KinesisClient {
       return result;
     }
     PutRecordsResult result = ParsePutRecordsResponse(response.value(), record_count);
-    if (result.failure == RequestFailure::kCredentials) credentials_->Invalidate();
+    if (result.failure == RequestFailure::kCredentials) credentials_->Invalidate(signed_with);
     return result;
   }
 
@@ -130,7 +131,8 @@ class Client final : public KinesisClient {
                                  const std::string& body, Parser parse, bool* denied) {
     *denied = false;
     const std::string what = "kinesis:" + std::string(action) + " on " + stream.arn;
-    auto response = CallRenewingCredentials(action, stream, body);
+    std::string signed_with;
+    auto response = CallRenewingCredentials(action, stream, body, &signed_with);
     if (!response.ok()) return response.error().WithContext(what);
     const http::Response& r = response.value();
     if (r.status >= 200 && r.status <= 299) {
@@ -140,7 +142,7 @@ class Client final : public KinesisClient {
     }
     const AwsError error = ParseAwsError(r);
     const RequestFailure failure = ClassifyFailure(r.status, error.code);
-    if (failure == RequestFailure::kCredentials) credentials_->Invalidate();
+    if (failure == RequestFailure::kCredentials) credentials_->Invalidate(signed_with);
     *denied = error.code == "AccessDeniedException";
     const std::string verb = *denied ? " denied: " : " failed: ";
     return Error(ErrorCodeFor(failure, error.code),
@@ -151,24 +153,27 @@ class Client final : public KinesisClient {
   // Call(), and when AWS rejects the credentials (ExpiredToken,
   // UnrecognizedClient, InvalidClientTokenId) invalidates them and sends the
   // request once more with fresh ones, so an expired token costs no failed
-  // request. A second rejection is returned as it is.
+  // request. A second rejection is returned as it is. *signed_with: the access
+  // key id the returned response answers (for Invalidate()).
   Result<http::Response> CallRenewingCredentials(std::string_view action,
                                                  const config::StreamArn& stream,
-                                                 const std::string& body) {
-    auto response = Call(action, stream, body);
+                                                 const std::string& body,
+                                                 std::string* signed_with) {
+    auto response = Call(action, stream, body, signed_with);
     if (!response.ok() || (response->status >= 200 && response->status <= 299)) return response;
     if (ClassifyFailure(response->status, ParseAwsError(*response).code) !=
         RequestFailure::kCredentials) {
       return response;
     }
-    credentials_->Invalidate();
-    return Call(action, stream, body);
+    credentials_->Invalidate(*signed_with);
+    return Call(action, stream, body, signed_with);
   }
 
   // Builds, signs and sends one request. Errors: kAuth when no credentials
-  // could be had, else the transport's kNetwork / kTimeout.
+  // could be had, else the transport's kNetwork / kTimeout. *signed_with: the
+  // access key id the request was signed with.
   Result<http::Response> Call(std::string_view action, const config::StreamArn& stream,
-                              const std::string& body) {
+                              const std::string& body, std::string* signed_with) {
     http::Request request;
     request.method = "POST";
     request.url = EndpointUrl(endpoint_url_, stream);
@@ -180,9 +185,12 @@ class Client final : public KinesisClient {
 
     auto credentials = credentials_->Get();
     if (!credentials.ok()) {
+      // The provider's message says what failed ("no provider is configured:
+      // ...", "container: GET ...: HTTP 500").
       return Error(ErrorCode::kAuth, "no AWS credentials from " + credentials_->Name() + ": " +
                                          credentials.error().message());
     }
+    *signed_with = credentials->access_key_id;
     aws::SignRequest(&request, credentials.value(),
                      aws::SigningScope{stream.region, std::string(kService)}, clock_.WallNow());
 

@@ -90,7 +90,8 @@ using TransportFactory = std::function<std::unique_ptr<http::Transport>()>;
 //   region from the stream ARN) with credentials->Get() at the time of the call
 //   and clock.WallNow(); destination's request and connect timeouts.
 // On a credentials rejection (ExpiredToken, UnrecognizedClient,
-// InvalidClientTokenId) it calls credentials->Invalidate() and sends the
+// InvalidClientTokenId) it calls credentials->Invalidate(id), `id` being the
+// access key id the rejected request was signed with, and sends the
 // request once more, signed with what Get() returns then; if that is rejected
 // too it invalidates again and reports kCredentials (retrying further is the
 // caller's business). `transport_factory` is called (from any sender thread)

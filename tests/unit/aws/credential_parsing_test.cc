@@ -19,9 +19,24 @@ TEST(ParseIso8601, ReadsUtcWithAndWithoutFraction) {
   EXPECT_EQ(ParseIso8601("2024-01-02T05:04:05+02:00"), kJan2);
 }
 
+TEST(ParseIso8601, ReadsNegativeOffsets) {
+  EXPECT_EQ(ParseIso8601("2024-01-01T22:04:05-05:00"), kJan2);
+  EXPECT_EQ(ParseIso8601("2024-01-02T00:34:05-02:30"), kJan2);
+  EXPECT_EQ(ParseIso8601("2024-01-01T03:05:05-23:59"), kJan2);
+}
+
 TEST(ParseIso8601, RejectsMalformedTimes) {
   for (const char* bad : {"", "2024-01-02", "2024-01-02T03:04:05", "2024-13-02T03:04:05Z",
                           "2024-02-30T03:04:05Z", "2024-01-02T03:04:05Zjunk", "yesterday"}) {
+    EXPECT_FALSE(ParseIso8601(bad).has_value()) << bad;
+  }
+}
+
+TEST(ParseIso8601, RejectsOutOfRangeOffsets) {
+  for (const char* bad :
+       {"2024-01-02T03:04:05+99:99", "2024-01-02T03:04:05+24:00", "2024-01-02T03:04:05-24:00",
+        "2024-01-02T03:04:05+01:60", "2024-01-02T03:04:05-00:75", "2024-01-02T03:04:05+1:00",
+        "2024-01-02T03:04:05+0100"}) {
     EXPECT_FALSE(ParseIso8601(bad).has_value()) << bad;
   }
 }
@@ -107,13 +122,38 @@ TEST(ParseAssumeRoleResponse, MissingSessionTokenIsNamed) {
             "AssumeRoleWithWebIdentity response has no Credentials element");
 }
 
-TEST(DescribeStsError, GivesCodeAndMessage) {
-  EXPECT_EQ(DescribeStsError(R"(<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+TEST(DescribeErrorBody, GivesXmlCodeAndMessage) {
+  EXPECT_EQ(DescribeErrorBody(R"(<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>No OpenIDConnect provider found</Message></Error>
   <RequestId>abc</RequestId></ErrorResponse>)"),
             "InvalidIdentityToken: No OpenIDConnect provider found");
-  EXPECT_EQ(DescribeStsError("Bad Gateway"), "response body: Bad Gateway");
-  EXPECT_EQ(DescribeStsError(""), "empty response body");
+}
+
+TEST(DescribeErrorBody, GivesJsonCodeAndMessage) {
+  EXPECT_EQ(DescribeErrorBody(R"({"code":"AccessDenied","message":"invalid token","extra":"x"})"),
+            "AccessDenied: invalid token");
+  EXPECT_EQ(DescribeErrorBody(R"({"Message":"bad\ntoken"})"), "bad token");
+  EXPECT_EQ(DescribeErrorBody(R"({"__type":"Throttling"})"), "Throttling");
+}
+
+TEST(DescribeErrorBody, NeverCopiesAnythingElseOfTheBody) {
+  // A body that echoes what the request carried.
+  const std::string token = "eyJhbGciOiJSUzI1NiJ9.secret-jwt";
+  for (const std::string& body :
+       {"Bad Gateway: " + token, "<html>" + token + "</html>", R"({"token":")" + token + R"("})",
+        "<Error><RequestId>" + token + "</RequestId></Error>", "[\"" + token + "\"]"}) {
+    const std::string described = DescribeErrorBody(body);
+    EXPECT_EQ(described.find("secret-jwt"), std::string::npos) << described;
+    EXPECT_EQ(described, "unparseable body of " + std::to_string(body.size()) + " bytes");
+  }
+  EXPECT_EQ(DescribeErrorBody(""), "empty response body");
+  EXPECT_EQ(DescribeErrorBody(" \r\n"), "empty response body");
+}
+
+TEST(DescribeErrorBody, LimitsEachFieldTo200Bytes) {
+  const std::string described =
+      DescribeErrorBody("<Code>C</Code><Message>" + std::string(5000, 'm') + "</Message>");
+  EXPECT_EQ(described, "C: " + std::string(200, 'm'));
 }
 
 TEST(ParseIni, ReadsSectionsCommentsAndSkipsNestedSettings) {
@@ -126,6 +166,28 @@ TEST(ParseIni, ReadsSectionsCommentsAndSkipsNestedSettings) {
   EXPECT_EQ(s.at("profile dev").at("region"), "eu-west-1");
   EXPECT_EQ(s.at("profile dev").count("max_concurrent_requests"), 0u);
   EXPECT_EQ(s.count("broken"), 0u);
+}
+
+TEST(UrlHost, TakesTheHostAfterUserInfoAndBeforePathQueryOrFragment) {
+  EXPECT_EQ(UrlHost("http://169.254.170.2@evil.com/"), "evil.com");
+  EXPECT_EQ(UrlHost("http://evil.com#@127.0.0.1/"), "evil.com");
+  EXPECT_EQ(UrlHost("http://evil.com?@127.0.0.1/"), "evil.com");
+  EXPECT_EQ(UrlHost("http://127.0.0.1:80@evil.com:8080/x"), "evil.com");
+  EXPECT_EQ(UrlHost("http://[::1]@evil.com/"), "evil.com");
+  EXPECT_TRUE(UrlHasUserInfo("http://169.254.170.2@evil.com/"));
+  EXPECT_TRUE(UrlHasUserInfo("http://u:p@127.0.0.1/"));
+  EXPECT_FALSE(UrlHasUserInfo("http://127.0.0.1/a@b"));
+  EXPECT_FALSE(UrlHasUserInfo("http://evil.com#@127.0.0.1/"));
+}
+
+TEST(RedactUrl, DropsUserInfoQueryAndFragment) {
+  EXPECT_EQ(RedactUrl("http://user:pass@127.0.0.1:8080/creds?token=abc#frag"),
+            "http://127.0.0.1:8080/creds");
+  EXPECT_EQ(RedactUrl("https://a@b@sts.example.com"), "https://sts.example.com");
+  EXPECT_EQ(RedactUrl("http://169.254.170.2/v2/credentials/x"),
+            "http://169.254.170.2/v2/credentials/x");
+  EXPECT_EQ(RedactUrl("http://127.0.0.1/a@b"), "http://127.0.0.1/a@b");
+  EXPECT_EQ(RedactUrl("not a url?secret"), "not a url");
 }
 
 TEST(UrlHost, ExtractsHostsIncludingIpv6) {

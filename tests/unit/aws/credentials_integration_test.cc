@@ -186,8 +186,8 @@ TEST(CredentialsIntegration, ContainerEndpointWithAuthorizationTokenFile) {
   auto refused = p.Get();
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code(), ErrorCode::kAuth);
-  EXPECT_EQ(refused.error().message(), "container: GET " + agent.Url("/v1/credentials") +
-                                           ": HTTP 401: {\"Message\":\"bad token\"}");
+  EXPECT_EQ(refused.error().message(),
+            "container: GET " + agent.Url("/v1/credentials") + ": HTTP 401: bad token");
 
   std::ofstream(f.dir.path() / "token") << "pod-identity-token\n";  // the agent rotated it
   auto c = p.Get();

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "aws/credential_parsing.h"
 #include "support/fake_clock.h"
 #include "support/guarded_transport.h"
 #include "support/temp_dir.h"
@@ -305,8 +306,9 @@ TEST(WebIdentityCredentials, ServerErrorsTransportErrorsAndBadXmlNameTheProvider
   auto unavailable = p->Get();
   ASSERT_FALSE(unavailable.ok());
   EXPECT_EQ(unavailable.error().code(), ErrorCode::kUnavailable);
-  EXPECT_NE(unavailable.error().message().find("HTTP 503: response body: Service Unavailable"),
-            std::string::npos);
+  EXPECT_NE(unavailable.error().message().find("HTTP 503: unparseable body of 19 bytes"),
+            std::string::npos)
+      << unavailable.error().message();
   auto timeout = p->Get();
   ASSERT_FALSE(timeout.ok());
   EXPECT_EQ(timeout.error().code(), ErrorCode::kTimeout);
@@ -315,6 +317,46 @@ TEST(WebIdentityCredentials, ServerErrorsTransportErrorsAndBadXmlNameTheProvider
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code(), ErrorCode::kProtocol);
   EXPECT_NE(bad.error().message().find("response has no SecretAccessKey"), std::string::npos);
+}
+
+TEST(WebIdentityCredentials, AnStsBodyEchoingTheTokenNeverReachesTheError) {
+  WebIdentity w;
+  // Unparseable, then XML whose Message quotes the token, then JSON.
+  w.http.script->Reply(502, "proxy error for WebIdentityToken=eyJhbGciWEBIDENTITYTOKEN");
+  w.http.script->Reply(400,
+                       "<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>token "
+                       "eyJhbGciWEBIDENTITYTOKEN is not valid</Message></Error></ErrorResponse>");
+  w.http.script->Reply(400, R"({"Code":"X","Message":"eyJhbGciWEBIDENTITYTOKEN"})");
+  auto p = w.Make();
+  auto raw = p->Get();
+  ASSERT_FALSE(raw.ok());
+  EXPECT_NE(raw.error().message().find("HTTP 502: unparseable body of 57 bytes"), std::string::npos)
+      << raw.error().message();
+  ExpectNoSecret(raw.error().message());
+  auto xml = p->Get();
+  ASSERT_FALSE(xml.ok());
+  EXPECT_NE(xml.error().message().find("HTTP 400: InvalidIdentityToken: token *** is not valid"),
+            std::string::npos)
+      << xml.error().message();
+  ExpectNoSecret(xml.error().message());
+  auto json = p->Get();
+  ASSERT_FALSE(json.ok());
+  EXPECT_NE(json.error().message().find("HTTP 400: X: ***"), std::string::npos)
+      << json.error().message();
+  ExpectNoSecret(json.error().message());
+}
+
+TEST(WebIdentityCredentials, EndpointUserInfoAndQueryAreNotShown) {
+  WebIdentity w;
+  w.vars["AWS_ENDPOINT_URL_STS"] = "http://sts-user:sts-password@127.0.0.1:8/sts?sig=abc";
+  w.http.script->Fail(Error(ErrorCode::kNetwork, "connection refused"));
+  auto c = w.Make()->Get();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(w.http.script->requests()[0].url,
+            "http://sts-user:sts-password@127.0.0.1:8/sts?sig=abc");
+  EXPECT_EQ(c.error().message(),
+            "web identity: STS AssumeRoleWithWebIdentity for arn:aws:iam::123456789012:role/"
+            "sluice at http://127.0.0.1:8/sts: connection refused");
 }
 
 TEST(WebIdentityCredentials, UnsetMissingTokenFileAndHalfConfigured) {
@@ -425,6 +467,90 @@ TEST(ContainerCredentials, FullUriWithOtherHttpHostIsRefusedWithoutSending) {
   }
 }
 
+// Userinfo, fragment, query and backslash tricks: each FULL_URI is either
+// refused without sending anything or sent to the host that was checked.
+TEST(ContainerCredentials, FullUriParsingTricksAreRefusedOrResolvedToTheCheckedHost) {
+  for (const char* uri :
+       {"http://169.254.170.2@evil.com/", "http://127.0.0.1@evil.com/creds",
+        "http://127.0.0.1:80@evil.com/", "http://[::1]@evil.com/", "http://evil.com#@127.0.0.1/",
+        "http://evil.com?@127.0.0.1/", "http://127.0.0.1\\@evil.com/",
+        "http://127.0.0.1\\evil.com/", "http://127.0.0.1 @evil.com/", "http://127.0.0.1.evil.com/",
+        "http://localhost.evil.com/", "http://0x7f.0.0.1/", "http://2130706433/",
+        "http://user:pw@127.0.0.1/creds", "http://127.0.0.1\t/creds", "http:/127.0.0.1/creds"}) {
+    Container ct;
+    ct.vars = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", uri},
+               {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-auth-token"}};
+    auto c = ct.Make()->Get();
+    ASSERT_FALSE(c.ok()) << uri;
+    EXPECT_EQ(c.error().code(), ErrorCode::kConfig) << uri;
+    EXPECT_EQ(c.error().message().rfind("container: AWS_CONTAINER_CREDENTIALS_FULL_URI", 0), 0u)
+        << c.error().message();
+    EXPECT_EQ(c.error().message().find("pw@"), std::string::npos) << c.error().message();
+    EXPECT_TRUE(ct.http.script->requests().empty()) << uri;
+  }
+  // Allowed: what is sent goes to the host that was checked.
+  for (const auto& [uri, host] : std::vector<std::pair<std::string, std::string>>{
+           {"http://127.0.0.1/a@evil.com", "127.0.0.1"},
+           {"http://127.0.0.1/creds#@evil.com", "127.0.0.1"},
+           {"http://127.0.0.1:8080/creds?next=http://evil.com/", "127.0.0.1"},
+           {"HTTP://LOCALHOST:9/creds", "localhost"}}) {
+    Container ct;
+    ct.vars = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", uri}};
+    ct.http.script->Reply(200, JsonCredentials("ASIA", "2024-01-02T03:04:05Z"));
+    auto c = ct.Make()->Get();
+    EXPECT_TRUE(c.ok()) << uri << ": " << c.error().message();
+    ASSERT_EQ(ct.http.script->requests().size(), 1u) << uri;
+    EXPECT_EQ(ct.http.script->requests()[0].url, uri);
+    EXPECT_EQ(UrlHost(ct.http.script->requests()[0].url), host);
+  }
+}
+
+TEST(ContainerCredentials, RelativeUriMustBeAPath) {
+  for (const char* relative : {"@evil.com/creds", "v2/credentials", ".evil.com/x", ":80@evil.com/",
+                               "/v2/a b", "/v2\\..\\x"}) {
+    Container ct;
+    ct.vars = {{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", relative}};
+    auto c = ct.Make()->Get();
+    ASSERT_FALSE(c.ok()) << relative;
+    EXPECT_EQ(c.error().code(), ErrorCode::kConfig);
+    EXPECT_EQ(c.error().message(),
+              "container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path starting with "
+              "\"/\" (without spaces or backslashes)");
+    EXPECT_TRUE(ct.http.script->requests().empty()) << relative;
+  }
+}
+
+TEST(ContainerCredentials, QueryAndUserInfoAreNotShownInErrorsOrDescribe) {
+  Container ct;
+  ct.vars = {{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "https://creds.example.com/x?sig=signature"}};
+  ct.http.script->Reply(500, "");
+  ct.http.script->Reply(200, JsonCredentials("ASIA", "2024-01-02T03:04:05Z"));
+  auto p = ct.Make();
+  auto failed = p->Get();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().message(),
+            "container: GET https://creds.example.com/x: HTTP 500: empty response body");
+  ASSERT_TRUE(p->Get().ok());
+  EXPECT_EQ(p->Describe(), "container (https://creds.example.com/x)");
+  EXPECT_EQ(ct.http.script->requests()[1].url, "https://creds.example.com/x?sig=signature");
+}
+
+TEST(ContainerCredentials, ABodyEchoingTheAuthorizationTokenNeverReachesTheError) {
+  Container ct;
+  ct.vars = {{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/c"},
+             {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-auth-token"}};
+  ct.http.script->Reply(401, "Authorization: container-auth-token rejected");
+  ct.http.script->Reply(403, R"({"message":"token container-auth-token expired"})");
+  auto p = ct.Make();
+  for (const char* expected :
+       {"HTTP 401: unparseable body of 44 bytes", "HTTP 403: token *** expired"}) {
+    auto c = p->Get();
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().message().find(expected), std::string::npos) << c.error().message();
+    ExpectNoSecret(c.error().message());
+  }
+}
+
 TEST(ContainerCredentials, ErrorsNameTheProviderAndNoSecret) {
   Container ct;
   ct.vars = {{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/c"},
@@ -439,7 +565,7 @@ TEST(ContainerCredentials, ErrorsNameTheProviderAndNoSecret) {
   ASSERT_FALSE(forbidden.ok());
   EXPECT_EQ(forbidden.error().code(), ErrorCode::kAuth);
   EXPECT_EQ(forbidden.error().message(),
-            "container: GET http://169.254.170.2/v2/c: HTTP 403: {\"message\":\"invalid token\"}");
+            "container: GET http://169.254.170.2/v2/c: HTTP 403: invalid token");
   auto server = p->Get();
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.error().code(), ErrorCode::kUnavailable);
@@ -535,6 +661,27 @@ TEST(ImdsCredentials, EndpointOverrideAndIpv6Mode) {
     EXPECT_FALSE(m.Make()->Get().ok());
     EXPECT_EQ(m.http.script->requests()[0].url, "http://[fd00:ec2::254]/latest/api/token");
   }
+}
+
+TEST(ImdsCredentials, ABodyEchoingTheSessionTokenNeverReachesTheError) {
+  Imds m;
+  m.http.script->Reply(200, "imds-session-token-value");
+  m.http.script->Reply(401, "<Code>Unauthorized</Code><Message>imds-session-token-value</Message>");
+  m.http.script->Reply(200, "imds-session-token-value");
+  m.http.script->Reply(200, "sluice-role");
+  m.http.script->Reply(500, "token imds-session-token-value " + std::string(kSecret));
+  auto p = m.Make();
+  auto roles = p->Get();
+  ASSERT_FALSE(roles.ok());
+  EXPECT_EQ(roles.error().message(),
+            "EC2 instance metadata: GET "
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/: HTTP 401: "
+            "Unauthorized: ***");
+  auto credentials = p->Get();
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_EQ(credentials.error().message().find("imds-session-token-value"), std::string::npos);
+  EXPECT_NE(credentials.error().message().find("HTTP 500: unparseable body of"), std::string::npos);
+  ExpectNoSecret(credentials.error().message());
 }
 
 TEST(ImdsCredentials, NoRoleTokenRefusedAndBadDocument) {

@@ -1,11 +1,15 @@
 #include "aws/refreshing.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <condition_variable>
 #include <deque>
+#include <sstream>
 #include <thread>
 
+#include "aws/credential_parsing.h"
 #include "support/fake_clock.h"
 
 namespace sluice::aws {
@@ -32,7 +36,9 @@ class QueueProvider final : public CredentialsProvider {
     queue_.pop_front();
     return r;
   }
-  void Invalidate() override { ++invalidations; }
+  void Invalidate(const std::string& access_key_id) override {
+    invalidated.push_back(access_key_id);
+  }
   std::string Name() const override { return "queue"; }
   std::string Describe() const override { return "queue (test)"; }
 
@@ -56,7 +62,7 @@ class QueueProvider final : public CredentialsProvider {
   }
 
   int fetches = 0;  // GUARDED_BY(mu_)
-  int invalidations = 0;
+  std::vector<std::string> invalidated;
 
  private:
   std::mutex mu_;
@@ -74,14 +80,22 @@ Credentials Temp(const std::string& id, std::optional<WallTime> expiration) {
   return c;
 }
 
+// Backoffs in these tests: jitter 0.5 puts a renewal backoff at 20 s (10-30 s).
+RefreshOptions Options(double jitter = 0.5) {
+  RefreshOptions options;
+  options.jitter = [jitter] { return jitter; };
+  return options;
+}
+
 struct Harness {
   FakeClock clock;
   QueueProvider* inner;
   std::unique_ptr<RefreshingCredentialsProvider> provider;
-  Harness() {
+  explicit Harness(RefreshOptions options = Options()) {
     auto q = std::make_unique<QueueProvider>();
     inner = q.get();
-    provider = std::make_unique<RefreshingCredentialsProvider>(std::move(q), clock);
+    provider =
+        std::make_unique<RefreshingCredentialsProvider>(std::move(q), clock, std::move(options));
   }
   WallTime In(std::chrono::seconds d) const { return clock.WallNow() + d; }
   std::string Key() {
@@ -118,8 +132,8 @@ TEST(RefreshingCredentials, CredentialsWithoutExpirationAreKeptUntilInvalidated)
   h.clock.Advance(std::chrono::hours(24 * 30));
   EXPECT_EQ(h.Key(), "STATIC");
   EXPECT_EQ(h.inner->fetch_count(), 1);
-  h.provider->Invalidate();
-  EXPECT_EQ(h.inner->invalidations, 1);
+  h.provider->Invalidate("STATIC");
+  EXPECT_EQ(h.inner->invalidated, std::vector<std::string>{"STATIC"});
   EXPECT_EQ(h.Key(), "NEW");
 }
 
@@ -127,26 +141,172 @@ TEST(RefreshingCredentials, InvalidateForcesAFetchAndNeverReturnsTheRejectedOnes
   Harness h;
   h.inner->Push(Temp("A", h.In(minutes(60))));
   EXPECT_EQ(h.Key(), "A");
-  h.provider->Invalidate();
+  h.provider->Invalidate("A");
   h.inner->Push(Error(ErrorCode::kUnavailable, "STS down"));
   // The fetch fails: the rejected credentials are not handed out again.
   EXPECT_EQ(h.Key(), "error: STS down");
+  h.clock.Advance(seconds(1));
   h.inner->Push(Temp("B", h.In(minutes(60))));
   EXPECT_EQ(h.Key(), "B");
   EXPECT_EQ(h.inner->fetch_count(), 3);
 }
 
-TEST(RefreshingCredentials, FailedRenewalKeepsStillValidCredentials) {
+TEST(RefreshingCredentials, InvalidateNamingOtherCredentialsIsIgnored) {
   Harness h;
+  h.inner->Push(Temp("A", h.In(minutes(10))));
+  EXPECT_EQ(h.Key(), "A");
+  h.clock.Advance(minutes(6));  // inside the window: renewed
+  h.inner->Push(Temp("B", h.In(minutes(60))));
+  EXPECT_EQ(h.Key(), "B");
+  // A late ExpiredToken answering a request signed with A.
+  h.provider->Invalidate("A");
+  EXPECT_EQ(h.Key(), "B");
+  EXPECT_EQ(h.inner->fetch_count(), 2);
+  EXPECT_TRUE(h.inner->invalidated.empty());
+  // B itself rejected: dropped and refetched.
+  h.provider->Invalidate("B");
+  h.inner->Push(Temp("C", h.In(minutes(60))));
+  EXPECT_EQ(h.Key(), "C");
+  EXPECT_EQ(h.inner->fetch_count(), 3);
+  EXPECT_EQ(h.inner->invalidated, std::vector<std::string>{"B"});
+}
+
+TEST(RefreshingCredentials, InvalidateWithNothingCachedIsIgnored) {
+  Harness h;
+  h.provider->Invalidate("A");
+  EXPECT_TRUE(h.inner->invalidated.empty());
+  h.inner->Push(Temp("A", h.In(minutes(60))));
+  EXPECT_EQ(h.Key(), "A");
+}
+
+// Captures what the process logger writes while it lives.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  int Count(const std::string& needle) const {
+    const std::string text = out_.str();
+    int n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+  std::string Text() const { return out_.str(); }
+
+ private:
+  std::shared_ptr<spdlog::logger> previous_;
+  std::ostringstream out_;
+};
+
+TEST(RefreshingCredentials, FailedRenewalKeepsCurrentCredentialsAndBacksOff) {
+  LogCapture log;
+  Harness h;  // renewal backoff 20 s
   h.inner->Push(Temp("A", h.In(minutes(60))));
   EXPECT_EQ(h.Key(), "A");
   h.clock.Advance(minutes(57));  // 3 minutes left
   h.inner->Push(Error(ErrorCode::kNetwork, "container: connection refused"));
   EXPECT_EQ(h.Key(), "A");
-  // Every Get() inside the window tries again.
+  EXPECT_EQ(h.inner->fetch_count(), 2);
+  EXPECT_EQ(log.Count("renewal failed"), 1);
+  EXPECT_NE(log.Text().find("queue (test): renewal failed, still using the current ones"),
+            std::string::npos)
+      << log.Text();
+  EXPECT_NE(log.Text().find("container: connection refused"), std::string::npos);
+  // Inside the backoff: the current credentials, no fetch, no new warning.
+  for (int i = 0; i < 19; ++i) {
+    EXPECT_EQ(h.Key(), "A");
+    h.clock.Advance(seconds(1));
+  }
+  EXPECT_EQ(h.inner->fetch_count(), 2);
+  EXPECT_EQ(log.Count("renewal failed"), 1);
+  // 20 s after the failure: one more attempt, which fails again: one warning.
+  h.clock.Advance(seconds(1));
+  h.inner->Push(Error(ErrorCode::kNetwork, "container: connection refused"));
+  EXPECT_EQ(h.Key(), "A");
+  EXPECT_EQ(h.Key(), "A");
+  EXPECT_EQ(h.inner->fetch_count(), 3);
+  EXPECT_EQ(log.Count("renewal failed"), 2);
+  h.clock.Advance(seconds(20));
+  h.inner->Push(Temp("B", h.In(minutes(60))));
+  EXPECT_EQ(h.Key(), "B");
+  EXPECT_EQ(h.inner->fetch_count(), 4);
+  EXPECT_EQ(log.Count("renewal failed"), 2);
+}
+
+TEST(RefreshingCredentials, RenewalBackoffIsJitteredBetweenMinAndMax) {
+  for (const auto& [jitter, backoff] :
+       std::vector<std::pair<double, seconds>>{{0.0, seconds(10)}, {1.0, seconds(30)}}) {
+    SCOPED_TRACE(jitter);
+    Harness h(Options(jitter));
+    h.inner->Push(Temp("A", h.In(minutes(60))));
+    EXPECT_EQ(h.Key(), "A");
+    h.clock.Advance(minutes(56));
+    h.inner->Push(Error(ErrorCode::kNetwork, "down"));
+    EXPECT_EQ(h.Key(), "A");
+    h.clock.Advance(backoff - seconds(1));
+    EXPECT_EQ(h.Key(), "A");
+    EXPECT_EQ(h.inner->fetch_count(), 2);
+    h.clock.Advance(seconds(1));
+    h.inner->Push(Temp("B", h.In(minutes(60))));
+    EXPECT_EQ(h.Key(), "B");
+    EXPECT_EQ(h.inner->fetch_count(), 3);
+  }
+}
+
+TEST(RefreshingCredentials, CredentialsThatBecomeUnusableDuringABackoffAreFetchedOnDemand) {
+  Harness h;
+  h.inner->Push(Temp("A", h.In(minutes(60))));
+  EXPECT_EQ(h.Key(), "A");
+  h.clock.Advance(minutes(58) + seconds(50));  // 70 s left
+  h.inner->Push(Error(ErrorCode::kNetwork, "down"));
+  EXPECT_EQ(h.Key(), "A");
+  h.clock.Advance(seconds(11));  // 59 s left, 11 s into a 20 s backoff
   h.inner->Push(Temp("B", h.In(minutes(60))));
   EXPECT_EQ(h.Key(), "B");
   EXPECT_EQ(h.inner->fetch_count(), 3);
+}
+
+TEST(RefreshingCredentials, WithNothingUsableFetchesAtMostOncePerRetryInterval) {
+  Harness h;
+  h.inner->Push(Error(ErrorCode::kUnavailable, "container: HTTP 500"));
+  EXPECT_EQ(h.Key(), "error: container: HTTP 500");
+  h.clock.Advance(std::chrono::milliseconds(999));
+  EXPECT_EQ(h.Key(), "error: container: HTTP 500");  // the last error, no fetch
+  EXPECT_EQ(h.inner->fetch_count(), 1);
+  h.clock.Advance(std::chrono::milliseconds(1));
+  h.inner->Push(Temp("A", h.In(minutes(60))));
+  EXPECT_EQ(h.Key(), "A");
+  EXPECT_EQ(h.inner->fetch_count(), 2);
+}
+
+TEST(RefreshingCredentials, FetchedCredentialsExpiringWithinMinValidityAreNotHandedOut) {
+  Harness h;
+  h.inner->Push(Temp("SHORT", h.In(seconds(30))));
+  auto c = h.provider->Get();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code(), ErrorCode::kAuth);
+  EXPECT_EQ(c.error().message(), "queue (test): the credentials fetched expire at " +
+                                     FormatIso8601(h.In(seconds(30))) + ", within 60 s");
+  // Not cached: a second later the provider is asked again.
+  h.clock.Advance(seconds(1));
+  h.inner->Push(Temp("A", h.In(minutes(60))));
+  EXPECT_EQ(h.Key(), "A");
+}
+
+TEST(RefreshingCredentials, ExpiredFetchDuringRenewalKeepsTheCurrentOnes) {
+  Harness h;
+  h.inner->Push(Temp("A", h.In(minutes(10))));
+  EXPECT_EQ(h.Key(), "A");
+  h.clock.Advance(minutes(6));
+  h.inner->Push(Temp("STALE", h.In(seconds(10))));  // a misbehaving endpoint
+  EXPECT_EQ(h.Key(), "A");
+  EXPECT_EQ(h.Key(), "A");
+  EXPECT_EQ(h.inner->fetch_count(), 2);
 }
 
 TEST(RefreshingCredentials, NeverHandsOutCredentialsExpiringWithinAMinute) {
@@ -174,6 +334,27 @@ TEST(RefreshingCredentials, OthersKeepCurrentCredentialsWhileOneCallerRenews) {
   renewer.join();
   EXPECT_EQ(renewer_key, "B");
   EXPECT_EQ(h.Key(), "B");
+}
+
+TEST(RefreshingCredentials, FetcherAndWaitersGetTheSameOutcome) {
+  Harness h;
+  h.inner->Hold();
+  h.inner->Push(Temp("SHORT", h.In(seconds(30))));  // not usable
+  std::vector<std::thread> threads;
+  std::vector<std::string> keys(4);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    threads.emplace_back([&, i] { keys[i] = h.Key(); });
+  }
+  h.inner->WaitUntilFetching(1);
+  h.inner->Release();
+  for (auto& t : threads) t.join();
+  // Waiters, and callers that came after the fetch within the retry interval,
+  // all see what the fetching caller saw.
+  for (const auto& k : keys) {
+    EXPECT_EQ(k, "error: queue (test): the credentials fetched expire at " +
+                     FormatIso8601(h.In(seconds(30))) + ", within 60 s");
+  }
+  EXPECT_EQ(h.inner->fetch_count(), 1);
 }
 
 TEST(RefreshingCredentials, ConcurrentFirstGetsCauseOneFetch) {

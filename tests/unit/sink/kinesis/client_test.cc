@@ -268,9 +268,11 @@ TEST(KinesisClient, ExpiredTokenTwiceInvalidatesAndReportsCredentialsFailure) {
   EXPECT_EQ(result.error_code, "ExpiredTokenException");
   EXPECT_EQ(h.script->requests().size(), 2u);  // the first rejection is retried once
   EXPECT_EQ(h.provider->invalidations, 2);
+  EXPECT_EQ(h.provider->invalidated, (std::vector<std::string>{"AKIDEXAMPLE", "AKIDEXAMPLE"}));
 }
 
-// Hands out "AKIDOLD" until Invalidate(), then "AKIDNEW" (a renewed session).
+// Hands out "AKIDOLD" until Invalidate("AKIDOLD"), then "AKIDNEW" (a renewed
+// session); records the key ids it was told were rejected.
 class RotatingCredentials final : public aws::CredentialsProvider {
  public:
   Result<aws::Credentials> Get() override {
@@ -278,9 +280,13 @@ class RotatingCredentials final : public aws::CredentialsProvider {
     c.access_key_id = invalidations == 0 ? "AKIDOLD" : "AKIDNEW";
     return c;
   }
-  void Invalidate() override { ++invalidations; }
+  void Invalidate(const std::string& access_key_id) override {
+    rejected.push_back(access_key_id);
+    if (access_key_id == "AKIDOLD") ++invalidations;
+  }
   std::string Name() const override { return "rotating"; }
   int invalidations = 0;
+  std::vector<std::string> rejected;
 };
 
 std::string AccessKeyOf(const http::Request& request) {
@@ -308,6 +314,8 @@ TEST(KinesisClient, ExpiredTokenIsRetriedOnceWithFreshCredentials) {
     ASSERT_EQ(result.records.size(), 1u);
     EXPECT_EQ(result.records[0].sequence_number, "7");
     EXPECT_EQ(provider->invalidations, 1);
+    // The client names the credentials the rejected request was signed with.
+    EXPECT_EQ(provider->rejected, std::vector<std::string>{"AKIDOLD"});
     const auto requests = script->requests();
     ASSERT_EQ(requests.size(), 2u);
     EXPECT_EQ(AccessKeyOf(requests[0]), "AKIDOLD");
@@ -332,6 +340,20 @@ TEST(KinesisClient, DescribeStreamIsRetriedOnceAfterExpiredToken) {
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(AccessKeyOf(requests[1]), "AKIDNEW");
   EXPECT_EQ(HeaderValue(requests[1], "x-amz-target"), "Kinesis_20131202.DescribeStreamSummary");
+}
+
+TEST(KinesisClient, EachRejectionNamesTheKeysThatRequestWasSignedWith) {
+  auto script = std::make_shared<Script>();
+  auto provider = std::make_shared<RotatingCredentials>();
+  FixedClock clock(kNow);
+  auto client = MakeKinesisClient(
+      Harness::Destination(), provider,
+      [script] { return std::make_unique<FakeTransport>(script); }, clock);
+  script->Reply(400, R"({"__type":"ExpiredTokenException","message":"expired"})");
+  script->Reply(400, R"({"__type":"UnrecognizedClientException","message":"bad token"})");
+  const auto result = client->PutRecords(Harness::Destination().stream, "{}", 1);
+  EXPECT_EQ(result.failure, RequestFailure::kCredentials);
+  EXPECT_EQ(provider->rejected, (std::vector<std::string>{"AKIDOLD", "AKIDNEW"}));
 }
 
 TEST(KinesisClient, OtherFailuresKeepCredentials) {

@@ -79,10 +79,14 @@ class CountingCredentials final : public aws::CredentialsProvider {
   explicit CountingCredentials(Result<aws::Credentials> credentials)
       : credentials_(std::move(credentials)) {}
   Result<aws::Credentials> Get() override { return credentials_; }
-  void Invalidate() override { ++invalidations; }
+  void Invalidate(const std::string& access_key_id) override {
+    ++invalidations;
+    invalidated.push_back(access_key_id);
+  }
   std::string Name() const override { return "test provider"; }
 
   int invalidations = 0;
+  std::vector<std::string> invalidated;  // the access key ids named
 
  private:
   Result<aws::Credentials> credentials_;
