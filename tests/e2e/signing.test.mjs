@@ -6,10 +6,14 @@
 // InvalidSignatureException; once the proxy accepts its key, everything
 // arrives, in order, with static keys and with a session token.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import {once} from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import {test} from 'node:test';
 
-import {makeTemporaryCredentials, proxyKeysFor, useServices, waitFor, withPipeline} from './lib/harness.mjs';
+import {assertNoSecrets, makeTemporaryCredentials, proxyKeysFor, useServices, waitFor, withPipeline}
+  from './lib/harness.mjs';
 import {kDummyCredentials} from './lib/sluice.mjs';
 
 const env = useServices('signing');
@@ -85,4 +89,60 @@ test('sluice configured without the session token of a temporary key is refused 
     await p.readMessages({expect: 2});
     t.diagnostic(`refused: ${JSON.stringify(refused.rejectedByReason)}`);
   });
+});
+
+// use_task_role: the real binary runs the AWS credential chain. The container
+// provider (AWS_CONTAINER_CREDENTIALS_FULL_URI, loopback here, with an
+// authorization token) hands out temporary keys that only now become known to
+// the sigv4 proxy; sluice signs with them and delivers.
+test('use_task_role: keys from a container credentials endpoint on loopback sign what sluice sends',
+     {timeout: 120000}, async (t) => {
+  const authToken = `container-auth-${crypto.randomBytes(12).toString('hex')}`;
+  const served = [];
+  let refusedFetches = 0;
+  let sigv4 = null;
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/creds' || req.headers.authorization !== authToken) {
+      ++refusedFetches;
+      res.writeHead(401, {'content-type': 'application/json'});
+      res.end('{"Code":"Unauthorized","Message":"wrong token"}');
+      return;
+    }
+    const c = makeTemporaryCredentials();
+    served.push(c);
+    sigv4.setKey(c.accessKeyId, {secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken});
+    res.writeHead(200, {'content-type': 'application/json'});
+    res.end(JSON.stringify({AccessKeyId: c.accessKeyId, SecretAccessKey: c.secretAccessKey,
+                            Token: c.sessionToken,
+                            Expiration: new Date(Date.now() + 3600 * 1000).toISOString()}));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    await withPipeline(env, {
+      setupSql: kTableSql, tables: [{name: 'public.signed'}], credentials: {useTaskRole: true},
+      proxyKeys: {}, start: false,
+      sluiceEnv: {AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${server.address().port}/creds`,
+                  AWS_CONTAINER_AUTHORIZATION_TOKEN: authToken},
+    }, async (p) => {
+      sigv4 = p.sigv4;
+      await p.start();
+      await p.sql("INSERT INTO signed VALUES (1, 'first'), (2, 'second')");
+      const records = await p.readMessages({expect: 2});
+      assert.deepEqual(records.map((r) => r.message.record.note).sort(), ['first', 'second']);
+      assert.ok(served.length >= 1, 'sluice fetched credentials from the container endpoint');
+      assert.equal(refusedFetches, 0, 'every fetch carried the authorization token');
+      const {acceptedByKey, acceptedWithSessionToken} = p.sigv4.stats();
+      const servedIds = new Set(served.map((c) => c.accessKeyId));
+      assert.ok(Object.keys(acceptedByKey).length > 0);
+      for (const id of Object.keys(acceptedByKey)) assert.ok(servedIds.has(id), `signed with a served key: ${id}`);
+      assert.ok(acceptedWithSessionToken > 0, 'requests carried the session token');
+      const log = fs.readFileSync(p.logPath, 'utf8');
+      for (const c of served) assertNoSecrets(log, c);
+      assert.ok(!log.includes(authToken), 'the container authorization token is not logged');
+      t.diagnostic(`${served.length} credential fetch(es); accepted ${JSON.stringify(acceptedByKey)}`);
+    });
+  } finally {
+    server.close();
+  }
 });

@@ -26,7 +26,7 @@ const yamlString = (s) => JSON.stringify(String(s));  // JSON strings are YAML s
 // extraTopYaml: top-level lines (e.g. 'spill_after_ms: 1000'); extraSinkYaml:
 // lines appended after the destination (indent 6 to add destination keys).
 // credentials: {accessKeyId, secretAccessKey, sessionToken?} (default the
-// dummy static keys).
+// dummy static keys), or {useTaskRole: true} for the AWS credential chain.
 export function sluiceConfig({dataDir, apiPort, databaseUrl, slot, publication, sinkName,
                               streamArn, endpoint, tables, batchSize = 10, messageGrouping,
                               credentials = kDummyCredentials, extraSinkYaml = '', extraTopYaml = ''}) {
@@ -57,9 +57,11 @@ export function sluiceConfig({dataDir, apiPort, databaseUrl, slot, publication, 
       '    destination:',
       '      type: kinesis',
       `      stream_arn: ${yamlString(streamArn)}`,
-      `      access_key_id: ${yamlString(credentials.accessKeyId)}`,
-      `      secret_access_key: ${yamlString(credentials.secretAccessKey)}`,
-      ...(credentials.sessionToken ? [`      session_token: ${yamlString(credentials.sessionToken)}`] : []),
+      ...(credentials.useTaskRole ? ['      use_task_role: true'] : [
+        `      access_key_id: ${yamlString(credentials.accessKeyId)}`,
+        `      secret_access_key: ${yamlString(credentials.secretAccessKey)}`,
+        ...(credentials.sessionToken ? [`      session_token: ${yamlString(credentials.sessionToken)}`] : []),
+      ]),
       `      endpoint_url: ${yamlString(endpoint)}`,
       '      tls_verify: false',
   );
@@ -94,14 +96,16 @@ export async function runSluiceCommand(args, {timeoutMs = 60000} = {}) {
 
 // One `sluice run` process. Its stdout and stderr go to logPath.
 export class SluiceProcess {
-  constructor({configPath, logPath, tmp}) {
+  // extraEnv: variables added to sluiceEnv() (e.g. a loopback container
+  // credentials endpoint for use_task_role).
+  constructor({configPath, logPath, tmp, extraEnv = {}}) {
     this.configPath = configPath;
     this.logPath = logPath;
     this.tmp = tmp;
     fs.appendFileSync(logPath, `--- sluice run -c ${configPath}\n`);
     const log = fs.openSync(logPath, 'a');
     this.child = spawn(sluiceBinary(), ['run', '-c', configPath],
-                       {env: sluiceEnv(), stdio: ['ignore', log, log]});
+                       {env: {...sluiceEnv(), ...extraEnv}, stdio: ['ignore', log, log]});
     fs.closeSync(log);
     fs.appendFileSync(pidsFile(tmp), `${this.child.pid}\n`);
     this.exit = null;
