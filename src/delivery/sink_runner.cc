@@ -19,6 +19,10 @@ constexpr milliseconds kPumpIdle{1000};
 // How long the store thread waits after a failed store write or read.
 constexpr milliseconds kStoreErrorPause{1000};
 
+SinkRunner::Origin OriginOf(const model::Change& change) {
+  return {change.txn ? change.txn->commit_lsn.value() : 0, change.commit_idx};
+}
+
 std::string TableOf(const Message& m) {
   if (!m.change.relation) return "?";
   return m.change.relation->schema + "." + m.change.relation->name;
@@ -429,7 +433,10 @@ bool SinkRunner::StoreResidentLocked(const std::string& group) {
 }
 
 void SinkRunner::ToSpillBufferLocked(std::unique_ptr<Message> m) {
-  ++pending_groups_[m->group];
+  auto [it, added] = pending_groups_.try_emplace(m->group);
+  const Origin origin = OriginOf(m->change);
+  if (added || origin < it->second.earliest) it->second.earliest = origin;
+  ++it->second.count;
   spill_buffer_.push_back(std::move(m));
 }
 
@@ -522,7 +529,7 @@ void SinkRunner::FlushSpillBuffer(std::unique_lock<std::mutex>& lock) {
   }
   for (auto& m : batch) {
     auto it = pending_groups_.find(m->group);
-    if (--it->second == 0) pending_groups_.erase(it);
+    if (--it->second.count == 0) pending_groups_.erase(it);
     if (m->ticket) acks_.Resolve(m->ticket);
     budget_.Release(m->memory_bytes);
   }
@@ -539,6 +546,13 @@ void SinkRunner::FlushSpillBuffer(std::unique_lock<std::mutex>& lock) {
 bool SinkRunner::LoadableLocked(const StoredMessage& stored, WallTime wall) const {
   if (stored.not_before > wall) return false;  // backing off
   if (budget_.used() >= budget_.limit()) return false;
+  // A message of its group waiting to be written that is earlier than it is
+  // a replay: the write recognises and drops it; until then, wait, or the
+  // replay would be stored (and put) after this one.
+  if (auto it = pending_groups_.find(stored.group_key);
+      it != pending_groups_.end() && it->second.earliest < OriginOf(stored.change)) {
+    return false;
+  }
   // From an earlier run, its transaction not read again yet: a replay of an
   // earlier change of its group may still come (see AckTracker::ReadPosition).
   return !stored.change.txn || stored.change.txn->commit_lsn < acks_.ReadPosition();

@@ -39,6 +39,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -103,6 +104,9 @@ struct SinkStats {
 
 class SinkRunner {
  public:
+  // (commit LSN, commit_idx): a change's place in commit order.
+  using Origin = std::pair<uint64_t, uint32_t>;
+
   // `client`, `acks`, `budget`, `clock` (and options.store) must outlive the
   // runner. `random` returns uniform draws in [0, 1) for retry jitter.
   SinkRunner(SinkRunnerOptions options, kinesis::KinesisClient& client, AckTracker& acks,
@@ -182,8 +186,12 @@ class SinkRunner {
 
   // Messages bound for the store and not yet written (in order), and how many
   // of each group are in it or being written.
-  std::vector<std::unique_ptr<Message>> spill_buffer_;      // GUARDED_BY(mu_)
-  std::unordered_map<std::string, size_t> pending_groups_;  // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<Message>> spill_buffer_;  // GUARDED_BY(mu_)
+  struct Pending {
+    size_t count = 0;
+    Origin earliest;  // of the messages counted: a replay is earlier than the stored head
+  };
+  std::unordered_map<std::string, Pending> pending_groups_;  // GUARDED_BY(mu_)
   bool store_may_have_ = false;     // GUARDED_BY(mu_): the store may hold this sink's messages
   uint64_t pump_cursor_ = 0;        // GUARDED_BY(mu_)
   SteadyTime next_pump_{};          // GUARDED_BY(mu_)
