@@ -14,6 +14,7 @@
 
 #include "app/exit_codes.h"
 #include "model/encoder.h"
+#include "support/temp_dir.h"
 
 namespace sluice::app {
 namespace {
@@ -28,21 +29,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-msgs-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing_support::TempDir;
 
 WallTime At(int64_t ms) { return WallTime(milliseconds(ms)); }
 

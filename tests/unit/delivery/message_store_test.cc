@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "model/change_codec.h"
+#include "support/temp_dir.h"
 
 namespace sluice::delivery {
 namespace {
@@ -24,21 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-store-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing_support::TempDir;
 
 WallTime At(int64_t ms) { return WallTime(milliseconds(ms)); }
 
