@@ -20,9 +20,13 @@
 // until the store holds none of it. The store thread loads due group heads
 // back in pages (never the whole store), senders deliver them like any other
 // message, remove them from the store once delivered, and load the next
-// message of that group at once. Request-level failures (network, 5xx,
-// throttling, credentials) pause the whole sink with backoff, apart from
-// per-record failures that back off only their group.
+// message of that group at once. After a restart, a stored message is loaded
+// only once the source has read past its transaction again (and no earlier
+// change of its group waits to be written), so replays of earlier changes
+// reach the store first, where they are recognised and dropped.
+// Request-level failures (network, 5xx, throttling, credentials) pause the
+// whole sink with backoff without counting as a message's attempt;
+// per-record failures back off only their group.
 //
 // Thread safety: Enqueue, Stats and Stop may be called from any thread.
 // Store calls made while deciding where a message goes are made under the
