@@ -9,6 +9,7 @@
 
 #include "delivery/message_store.h"
 #include "delivery/sink_runner.h"
+#include "sink_runner_fixture.h"
 #include "support/fake_kinesis.h"
 #include "support/temp_dir.h"
 
@@ -18,97 +19,18 @@ namespace {
 using std::chrono::milliseconds;
 using testing_support::FakeKinesis;
 using testing_support::PutEntry;
-using testing_support::TempDir;
 
-double HalfJitter() { return 0.5; }
+using runner_testing::HalfJitter;
+using runner_testing::OrderByKey;
 
-std::map<std::string, std::vector<int64_t>> OrderByKey(const std::vector<PutEntry>& entries) {
-  std::map<std::string, std::vector<int64_t>> order;
-  for (const auto& e : entries) order[e.partition_key].push_back(e.commit_idx);
-  return order;
-}
-
-class SinkRunnerReviewTest : public ::testing::Test {
+class SinkRunnerReviewTest : public runner_testing::SinkRunnerStoreFixture {
  protected:
   SinkRunnerReviewTest() {
-    auto rel = std::make_shared<model::Relation>();
-    rel->oid = 16384;
-    rel->schema = "public";
-    rel->name = "items";
-    rel->columns = {{"id", 23, -1, true}, {"v", 25, -1, false}};
-    rel->primary_key = {0};
-    relation_ = rel;
-    auto store = MessageStore::Open({dir_.path(), StoreSync::kNormal, StoreIntegrityCheck::kNone});
-    EXPECT_TRUE(store.ok()) << store.error().message();
-    store_ = std::move(store).value();
-    std::string why;
-    options_.sink_name = "test-sink";
-    options_.stream =
-        *config::StreamArn::Parse("arn:aws:kinesis:us-east-1:123456789012:stream/test", &why);
-    options_.batch_size = 10;
     options_.max_in_flight = 2;
     options_.retry.initial = milliseconds(20);
     options_.retry.cap = milliseconds(80);
     options_.sink_backoff_cap = milliseconds(80);
-    options_.encode.database_name = "app";
-    options_.encode.consumer_name = "test-sink";
-    options_.store = store_.get();
-    options_.spill_after = milliseconds(10);
-    options_.store_tick = milliseconds(5);
   }
-
-  std::unique_ptr<Message> Make(const std::string& key, uint64_t lsn, uint32_t idx) {
-    auto txn = std::make_shared<model::TransactionInfo>();
-    txn->commit_lsn = Lsn(lsn);
-    auto m = std::make_unique<Message>();
-    m->id = ++next_id_;
-    m->change.action = model::Action::kInsert;
-    m->change.relation = relation_;
-    m->change.txn = txn;
-    m->change.commit_idx = idx;
-    m->change.new_tuple.AddText(key);
-    m->change.new_tuple.AddText("value");
-    m->group = "16384/" + key;
-    m->partition_key = key;
-    m->memory_bytes = 100;
-    return m;
-  }
-
-  // What an earlier run left in the store.
-  void Store(const std::string& key, uint64_t lsn, uint32_t idx) {
-    auto m = Make(key, lsn, idx);
-    StoredMessage row;
-    row.id = m->id;
-    row.sink = "test-sink";
-    row.group_key = m->group;
-    row.partition_key = m->partition_key;
-    row.change = std::move(m->change);
-    ASSERT_TRUE(store_->Put(std::vector<StoredMessage>{row}).ok());
-  }
-
-  // One single-message transaction from the slot.
-  void Enqueue(SinkRunner& runner, const std::string& key, uint64_t lsn, uint32_t idx) {
-    auto m = Make(key, lsn, idx);
-    auto ticket = acks_.Begin(Lsn(lsn));
-    acks_.AddPending(ticket, 1);
-    m->ticket = ticket;
-    runner.Enqueue(std::move(m));
-    acks_.Commit(ticket, Lsn(lsn + 1));
-  }
-
-  uint64_t StoredCount() {
-    auto page = store_->LoadPage("test-sink", 0, 1000);
-    EXPECT_TRUE(page.ok());
-    return page.ok() ? page->messages.size() : 0;
-  }
-
-  TempDir dir_;
-  std::unique_ptr<MessageStore> store_;
-  std::shared_ptr<const model::Relation> relation_;
-  SinkRunnerOptions options_;
-  AckTracker acks_;
-  MemoryBudget budget_{1 << 20};
-  uint64_t next_id_ = 0;
 };
 
 // An earlier run stored key "a"'s change (lsn 110, idx 1) after delivering
@@ -116,11 +38,11 @@ class SinkRunnerReviewTest : public ::testing::Test {
 // before the slot's status update: Postgres replays both. The replayed idx 0
 // must not be put after idx 1 (its stored successor).
 TEST_F(SinkRunnerReviewTest, ReplayedChangeIsNeverPutAfterALaterStoredChangeOfItsGroup) {
-  Store("a", 110, 1);
+  StoreEarlier("a", 110, 1);
   FakeKinesis fake([](const PutEntry&, int) { return std::string(); });
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
-  Enqueue(runner, "a", 100, 0);  // the replay, in commit order
-  Enqueue(runner, "a", 110, 1);
+  EnqueueOne(runner, "a", 100, 0);  // the replay, in commit order
+  EnqueueOne(runner, "a", 110, 1);
   ASSERT_TRUE(runner.Start().ok());
   ASSERT_TRUE(runner.WaitUntilEmpty(std::chrono::seconds(30)));
   runner.Stop();
@@ -139,7 +61,7 @@ TEST_F(SinkRunnerReviewTest, RequestLevelFailuresDoNotDiscardAMessageUnderMaxRet
   fake.network_failures_left_ = 3;  // a short network blip
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
   ASSERT_TRUE(runner.Start().ok());
-  Enqueue(runner, "a", 100, 0);
+  EnqueueOne(runner, "a", 100, 0);
   ASSERT_TRUE(runner.WaitUntilEmpty(std::chrono::seconds(30)));
   runner.Stop();
   EXPECT_EQ(runner.Stats().discarded, 0u);
@@ -151,10 +73,10 @@ TEST_F(SinkRunnerReviewTest, RequestLevelFailuresDoNotDiscardAMessageUnderMaxRet
 // and store are balanced.
 TEST_F(SinkRunnerReviewTest, StoredHeadExhaustingRetriesIsDroppedAndItsGroupFollowsInOrder) {
   options_.retry.max_retry_count = 1;
-  Store("a", 100, 0);
-  Store("a", 110, 1);
-  Store("a", 120, 2);
-  Store("b", 130, 3);
+  StoreEarlier("a", 100, 0);
+  StoreEarlier("a", 110, 1);
+  StoreEarlier("a", 120, 2);
+  StoreEarlier("b", 130, 3);
   acks_.AdvanceRead(Lsn(1000));  // the slot's position: the earlier run read past them
   FakeKinesis fake(
       [](const PutEntry& e, int) { return e.commit_idx == 0 ? "InternalFailure" : ""; });
@@ -183,9 +105,9 @@ TEST_F(SinkRunnerReviewTest, MemoryBudgetReturnsToZeroAcrossSpillLoadAndDiscard)
   });
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
   ASSERT_TRUE(runner.Start().ok());
-  for (uint32_t i = 0; i < 5; ++i) Enqueue(runner, i % 2 ? "b" : "a", 100 + 10 * i, i);
-  Enqueue(runner, "c", 200, 5);
-  Enqueue(runner, "c", 210, 6);
+  for (uint32_t i = 0; i < 5; ++i) EnqueueOne(runner, i % 2 ? "b" : "a", 100 + 10 * i, i);
+  EnqueueOne(runner, "c", 200, 5);
+  EnqueueOne(runner, "c", 210, 6);
   // "a" keeps failing until it was stored; then it recovers.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (runner.Stats().stored == 0 && std::chrono::steady_clock::now() < deadline)

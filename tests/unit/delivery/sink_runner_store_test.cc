@@ -13,6 +13,7 @@
 
 #include "delivery/message_store.h"
 #include "delivery/sink_runner.h"
+#include "sink_runner_fixture.h"
 #include "support/fake_kinesis.h"
 #include "support/temp_dir.h"
 
@@ -22,102 +23,20 @@ namespace {
 using std::chrono::milliseconds;
 using testing_support::FakeKinesis;
 using testing_support::PutEntry;
-using testing_support::TempDir;
 
-double HalfJitter() { return 0.5; }
+using runner_testing::Eventually;
+using runner_testing::HalfJitter;
+using runner_testing::OrderByKey;
 
-// Polls `done` until it holds or 30 s pass (a guard against hangs, not a
-// timing assertion).
-bool Eventually(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
-
-std::map<std::string, std::vector<int64_t>> OrderByKey(const std::vector<PutEntry>& entries) {
-  std::map<std::string, std::vector<int64_t>> order;
-  for (const auto& e : entries) order[e.partition_key].push_back(e.commit_idx);
-  return order;
-}
-
-class SinkRunnerStoreTest : public ::testing::Test {
+class SinkRunnerStoreTest : public runner_testing::SinkRunnerStoreFixture {
  protected:
   SinkRunnerStoreTest() {
-    auto rel = std::make_shared<model::Relation>();
-    rel->oid = 16384;
-    rel->schema = "public";
-    rel->name = "items";
-    rel->columns = {{"id", 23, -1, true}, {"v", 25, -1, false}};
-    rel->primary_key = {0};
-    relation_ = rel;
-    auto store = MessageStore::Open({dir_.path(), StoreSync::kNormal, StoreIntegrityCheck::kNone});
-    EXPECT_TRUE(store.ok()) << store.error().message();
-    store_ = std::move(store).value();
-    std::string why;
-    options_.sink_name = "test-sink";
-    options_.stream =
-        *config::StreamArn::Parse("arn:aws:kinesis:us-east-1:123456789012:stream/test", &why);
-    options_.batch_size = 10;
     options_.max_in_flight = 2;
     // Failed heads back off long enough to be seen backing off by the store
-    // thread, which runs often and spills groups idle for a few ms.
+    // thread.
     options_.retry.initial = milliseconds(50);
     options_.retry.cap = milliseconds(200);
-    options_.encode.database_name = "app";
-    options_.encode.consumer_name = "test-sink";
-    options_.store = store_.get();
-    options_.spill_after = milliseconds(10);
-    options_.store_tick = milliseconds(5);
   }
-
-  std::unique_ptr<Message> Make(const std::string& key, uint32_t idx,
-                                const std::shared_ptr<model::TransactionInfo>& txn) {
-    auto m = std::make_unique<Message>();
-    m->id = ++next_id_;
-    m->change.action = model::Action::kInsert;
-    m->change.relation = relation_;
-    m->change.txn = txn;
-    m->change.commit_idx = idx;
-    m->change.new_tuple.AddText(key);
-    m->change.new_tuple.AddText("value");
-    m->group = "16384/" + key;
-    m->partition_key = key;
-    m->memory_bytes = 100;
-    return m;
-  }
-
-  // One transaction holding one insert per key; commit_idx counts on across
-  // transactions so it identifies each message.
-  void EnqueueTransaction(SinkRunner& runner, const std::vector<std::string>& keys, uint64_t lsn) {
-    auto txn = std::make_shared<model::TransactionInfo>();
-    txn->commit_lsn = Lsn(lsn);
-    auto ticket = acks_.Begin(txn->commit_lsn);
-    acks_.AddPending(ticket, static_cast<int64_t>(keys.size()));
-    for (const auto& key : keys) {
-      auto m = Make(key, idx_++, txn);
-      m->ticket = ticket;
-      runner.Enqueue(std::move(m));
-    }
-    acks_.Commit(ticket, Lsn(lsn + 1));
-  }
-
-  uint64_t StoredCount() {
-    auto page = store_->LoadPage("test-sink", 0, 1000);
-    EXPECT_TRUE(page.ok());
-    return page.ok() ? page->messages.size() : 0;
-  }
-
-  TempDir dir_;
-  std::unique_ptr<MessageStore> store_;
-  std::shared_ptr<const model::Relation> relation_;
-  SinkRunnerOptions options_;
-  AckTracker acks_;
-  MemoryBudget budget_{1 << 20};
-  uint64_t next_id_ = 0;
-  uint32_t idx_ = 0;
 };
 
 TEST_F(SinkRunnerStoreTest, FailingGroupGoesToTheStoreSoTheSlotMovesOnThenDrainsInOrder) {
@@ -210,18 +129,9 @@ TEST_F(SinkRunnerStoreTest, StoredMessagesFromAnEarlierRunComeBackInPagesAndInOr
   // groups in the store.
   {
     std::vector<StoredMessage> rows;
-    auto txn = std::make_shared<model::TransactionInfo>();
-    txn->commit_lsn = Lsn(50);
+    auto txn = Txn(50);
     for (uint32_t i = 0; i < 18; ++i) {
-      const std::string key = i < 12 ? "old" : "s" + std::to_string(i);
-      auto m = Make(key, idx_++, txn);
-      StoredMessage row;
-      row.id = m->id;
-      row.sink = "test-sink";
-      row.group_key = m->group;
-      row.partition_key = m->partition_key;
-      row.change = std::move(m->change);
-      rows.push_back(std::move(row));
+      rows.push_back(AsStored(Make(i < 12 ? "old" : "s" + std::to_string(i), idx_++, txn)));
     }
     ASSERT_TRUE(store_->Put(rows).ok());
   }
@@ -265,15 +175,7 @@ TEST_F(SinkRunnerStoreTest, MessagesBoundForTheStoreAreWrittenAtStop) {
   SinkRunner runner(options_, fake, acks_, budget_, SystemClock::Instance(), HalfJitter);
   // Group "a" has a stored message from an earlier run.
   {
-    auto txn = std::make_shared<model::TransactionInfo>();
-    txn->commit_lsn = Lsn(10);
-    auto m = Make("a", idx_++, txn);
-    StoredMessage row;
-    row.id = m->id;
-    row.sink = "test-sink";
-    row.group_key = m->group;
-    row.partition_key = m->partition_key;
-    row.change = std::move(m->change);
+    StoredMessage row = AsStored(Make("a", idx_++, Txn(10)));
     row.deliver_count = 3;
     row.not_before = SystemClock::Instance().WallNow() + std::chrono::hours(1);
     ASSERT_TRUE(store_->Put(std::vector<StoredMessage>{row}).ok());

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 
+#include "sink_runner_fixture.h"
 #include "support/fake_kinesis.h"
 
 namespace sluice::delivery {
@@ -21,62 +22,16 @@ using testing_support::PutEntry;
 
 using std::chrono::milliseconds;
 
-class SinkRunnerTest : public ::testing::Test {
+class SinkRunnerTest : public runner_testing::SinkRunnerFixture {
  protected:
   SinkRunnerTest() {
-    auto rel = std::make_shared<model::Relation>();
-    rel->oid = 16384;
-    rel->schema = "public";
-    rel->name = "items";
-    rel->columns = {{"id", 23, -1, true}, {"v", 25, -1, false}};
-    rel->primary_key = {0};
-    relation_ = rel;
-    std::string why;
-    options_.sink_name = "test-sink";
-    options_.stream =
-        *config::StreamArn::Parse("arn:aws:kinesis:us-east-1:123456789012:stream/test", &why);
-    options_.batch_size = 10;
     options_.max_in_flight = 3;
     options_.retry.initial = milliseconds(1);
     options_.retry.cap = milliseconds(4);
-    options_.encode.database_name = "app";
-    options_.encode.consumer_name = "test-sink";
   }
-
-  // One transaction holding `keys.size()` inserts; commit_idx i for keys[i].
-  void EnqueueTransaction(SinkRunner& runner, const std::vector<std::string>& keys, uint64_t lsn) {
-    auto txn = std::make_shared<model::TransactionInfo>();
-    txn->commit_lsn = Lsn(lsn);
-    auto ticket = acks_.Begin(txn->commit_lsn);
-    acks_.AddPending(ticket, static_cast<int64_t>(keys.size()));
-    for (size_t i = 0; i < keys.size(); ++i) {
-      auto m = std::make_unique<Message>();
-      m->id = ++next_id_;
-      m->change.action = model::Action::kInsert;
-      m->change.relation = relation_;
-      m->change.txn = txn;
-      m->change.commit_idx = static_cast<uint32_t>(commit_idx_base_ + i);
-      m->change.new_tuple.AddText(keys[i]);
-      m->change.new_tuple.AddText("value");
-      m->group = "16384/" + keys[i];
-      m->partition_key = keys[i];
-      m->ticket = ticket;
-      m->memory_bytes = 100;
-      runner.Enqueue(std::move(m));
-    }
-    commit_idx_base_ += keys.size();
-    acks_.Commit(ticket, Lsn(lsn + 1));
-  }
-
-  std::shared_ptr<const model::Relation> relation_;
-  SinkRunnerOptions options_;
-  AckTracker acks_;
-  MemoryBudget budget_{1 << 20};
-  uint64_t next_id_ = 0;
-  uint32_t commit_idx_base_ = 0;
 };
 
-double HalfJitter() { return 0.5; }
+using runner_testing::HalfJitter;
 
 TEST_F(SinkRunnerTest, PartialFailureResendsOnlyTheFailedEntries) {
   FakeKinesis fake([](const PutEntry& e, int attempt) {
