@@ -414,6 +414,10 @@ void SinkRunner::FinishStoreWorkLocked(StoreWork& work) {
 // ---- the store -------------------------------------------------------------
 
 bool SinkRunner::StoreResidentLocked(const std::string& group) {
+  // The common case, on every change: nothing stored, nothing on its way
+  // there. (A loaded stored message is still in the store, so it keeps
+  // store_may_have_ set.) No group lookup then; the Dispatcher does its own.
+  if (!store_may_have_ && pending_groups_.empty()) return false;
   switch (dispatcher_.KindOf(group)) {
     case Dispatcher::GroupKind::kSlot: return false;
     case Dispatcher::GroupKind::kStored: return true;
