@@ -388,6 +388,22 @@ Status ShowMessage(MessageStore& store, const config::Settings& settings,
   return OkStatus();
 }
 
+namespace {
+
+// {"sink": ..., ["id": ...,] "<verb>": count} for redeliver and discard.
+void WriteActionJson(const MessageActionOptions& options, const char* verb, size_t count,
+                     std::ostream& out) {
+  std::string json = "{\"sink\":";
+  AppendJsonString(options.sink, &json);
+  if (options.selection == MessageSelection::kOne) json += ",\"id\":" + std::to_string(options.id);
+  json += ",\"";
+  json += verb;
+  json += "\":" + std::to_string(count) + "}";
+  out << json << "\n";
+}
+
+}  // namespace
+
 Status RedeliverMessages(MessageStore& store, const config::Settings& settings,
                          const MessageActionOptions& options, std::ostream& out) {
   SLUICE_RETURN_IF_ERROR(CheckSink(settings, options.sink));
@@ -408,12 +424,7 @@ Status RedeliverMessages(MessageStore& store, const config::Settings& settings,
     }
   }
   if (options.format == OutputFormat::kJson) {
-    std::string json = "{\"sink\":";
-    AppendJsonString(options.sink, &json);
-    if (options.selection == MessageSelection::kOne)
-      json += ",\"id\":" + std::to_string(options.id);
-    json += ",\"redelivered\":" + std::to_string(changed) + "}";
-    out << json << "\n";
+    WriteActionJson(options, "redelivered", changed, out);
     return OkStatus();
   }
   if (options.selection == MessageSelection::kOne) {
@@ -451,12 +462,7 @@ Status DiscardMessages(MessageStore& store, const config::Settings& settings,
     }
   }
   if (options.format == OutputFormat::kJson) {
-    std::string json = "{\"sink\":";
-    AppendJsonString(options.sink, &json);
-    if (options.selection == MessageSelection::kOne)
-      json += ",\"id\":" + std::to_string(options.id);
-    json += ",\"discarded\":" + std::to_string(removed) + "}";
-    out << json << "\n";
+    WriteActionJson(options, "discarded", removed, out);
     return OkStatus();
   }
   if (options.selection == MessageSelection::kOne) {
