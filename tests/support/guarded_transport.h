@@ -4,8 +4,8 @@
 //
 // LoopbackOnlyTransport wraps a real transport and refuses, without sending,
 // any request whose host is not loopback, recording it; tests assert that
-// nothing was refused. ScriptedTransport (unit tests) never sends anything: it
-// answers from a script and records every request.
+// nothing was refused. Unit tests use ScriptedTransport
+// (support/scripted_transport.h), which never sends anything.
 #pragma once
 
 #include <deque>
@@ -17,6 +17,7 @@
 
 #include "aws/credential_parsing.h"
 #include "http/transport.h"
+#include "support/scripted_transport.h"
 
 namespace sluice::testing_support {
 
@@ -55,56 +56,6 @@ class LoopbackOnlyTransport final : public http::Transport {
  private:
   std::unique_ptr<http::Transport> inner_;
   std::shared_ptr<RefusedLog> refused_;
-};
-
-// Replies handed out in order to every transport sharing the script.
-class HttpScript {
- public:
-  void Reply(int status, std::string body, http::Headers headers = {}) {
-    http::Response r;
-    r.status = status;
-    r.headers = std::move(headers);
-    r.body = std::move(body);
-    std::lock_guard<std::mutex> lock(mu_);
-    replies_.emplace_back(std::move(r));
-  }
-  void Fail(Error error) {
-    std::lock_guard<std::mutex> lock(mu_);
-    replies_.emplace_back(std::move(error));
-  }
-  Result<http::Response> Next(const http::Request& request) {
-    std::lock_guard<std::mutex> lock(mu_);
-    requests_.push_back(request);
-    if (replies_.empty())
-      return Error(ErrorCode::kNetwork, "scripted transport: unscripted request");
-    auto reply = std::move(replies_.front());
-    replies_.pop_front();
-    return reply;
-  }
-  std::vector<http::Request> requests() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return requests_;
-  }
-  size_t unused_replies() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return replies_.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::deque<Result<http::Response>> replies_;
-  std::vector<http::Request> requests_;
-};
-
-class ScriptedTransport final : public http::Transport {
- public:
-  explicit ScriptedTransport(std::shared_ptr<HttpScript> script) : script_(std::move(script)) {}
-  Result<http::Response> Send(const http::Request& request) override {
-    return script_->Next(request);
-  }
-
- private:
-  std::shared_ptr<HttpScript> script_;
 };
 
 // A value of the request's header (name case-insensitive), or empty.

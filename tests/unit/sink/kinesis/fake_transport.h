@@ -14,55 +14,20 @@
 #include "base/clock.h"
 #include "http/transport.h"
 #include "sink/kinesis/client.h"
+#include "support/scripted_transport.h"
 
 namespace sluice::kinesis::testing {
 
-// Shared by all transports a factory makes: replies are handed out in order.
-class Script {
+// Shared by all transports a factory makes: replies are handed out in order;
+// replies carry Kinesis's JSON content type.
+class Script : public testing_support::HttpScript {
  public:
   void Reply(int status, std::string body) {
-    http::Response r;
-    r.status = status;
-    r.headers = {{"content-type", "application/x-amz-json-1.1"}};
-    r.body = std::move(body);
-    std::lock_guard<std::mutex> lock(mu_);
-    replies_.emplace_back(std::move(r));
+    HttpScript::Reply(status, std::move(body), {{"content-type", "application/x-amz-json-1.1"}});
   }
-  void Fail(Error error) {
-    std::lock_guard<std::mutex> lock(mu_);
-    replies_.emplace_back(std::move(error));
-  }
-
-  Result<http::Response> Next(const http::Request& request) {
-    std::lock_guard<std::mutex> lock(mu_);
-    requests_.push_back(request);
-    if (replies_.empty()) return Error(ErrorCode::kInternal, "fake transport: unscripted request");
-    auto reply = std::move(replies_.front());
-    replies_.pop_front();
-    return reply;
-  }
-
-  std::vector<http::Request> requests() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return requests_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::deque<Result<http::Response>> replies_;
-  std::vector<http::Request> requests_;
 };
 
-class FakeTransport final : public http::Transport {
- public:
-  explicit FakeTransport(std::shared_ptr<Script> script) : script_(std::move(script)) {}
-  Result<http::Response> Send(const http::Request& request) override {
-    return script_->Next(request);
-  }
-
- private:
-  std::shared_ptr<Script> script_;
-};
+using FakeTransport = testing_support::ScriptedTransport;
 
 class FixedClock final : public Clock {
  public:
