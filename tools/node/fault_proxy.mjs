@@ -70,6 +70,8 @@ import http from 'node:http';
 import fs from 'node:fs';
 import {pathToFileURL} from 'node:url';
 
+import {kHopByHop, makePrng, parseFlags, parseUpstream, readBody, sendJson} from './proxy_common.mjs';
+
 export const kErrorCodes = Object.freeze(['ProvisionedThroughputExceededException', 'InternalFailure']);
 const kRuleTypes = ['failEntries', 'status', 'drop', 'stall', 'down'];
 const kCommonFields = ['type', 'op', 'stream', 'count'];
@@ -83,22 +85,7 @@ const kFieldsByType = {
 };
 const kDefaultErrorType = {500: 'InternalFailure', 503: 'ServiceUnavailable',
                            400: 'ProvisionedThroughputExceededException'};
-const kHopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding',
-                           'te', 'trailer', 'upgrade', 'host', 'content-length', 'expect']);
-const kLoopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const kControlPrefix = '/__proxy/';
-
-// mulberry32: a small seeded PRNG, so probabilistic failures repeat run to run.
-function makePrng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class RuleError extends Error {}
 
@@ -249,36 +236,6 @@ function newOpStats() {
 function newStats() {
   return {operations: {}, faults: {failEntries: 0, status: 0, drop: 0, stall: 0, down: 0},
           connections: 0, abandoned: 0, upstreamErrors: 0, putLog: [], failLog: []};
-}
-
-function readBody(stream) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    stream.on('data', (c) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-    stream.on('aborted', () => reject(new Error('client aborted')));
-  });
-}
-
-function sendJson(res, status, value, headers = {}) {
-  const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, {'content-type': 'application/json', 'content-length': body.length, ...headers});
-  res.end(body);
-}
-
-function parseUpstream(upstream) {
-  let url;
-  try {
-    url = new URL(upstream);
-  } catch {
-    throw new Error(`upstream must be a URL like http://127.0.0.1:4567, got "${upstream}"`);
-  }
-  if (url.protocol !== 'http:') throw new Error(`upstream must be plain http://, got ${url.protocol}`);
-  if (!kLoopbackHosts.has(url.hostname)) {
-    throw new Error(`upstream must be on loopback (127.0.0.1, localhost, [::1]), got ${url.hostname}`);
-  }
-  return url;
 }
 
 class FaultProxy {
@@ -704,25 +661,7 @@ export async function startFaultProxy({upstream, port = 0, controlPort, rules = 
 
 function parseArgs(argv) {
   const spec = {upstream: 'string', port: 'int', 'control-port': 'int', rules: 'string'};
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    let name = argv[i];
-    if (!name.startsWith('--')) throw new Error(`unexpected argument: ${name}`);
-    name = name.slice(2);
-    let value;
-    const eq = name.indexOf('=');
-    if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];
-    if (!(name in spec)) throw new Error(`unknown flag --${name}`);
-    if (value === undefined) {
-      if (i + 1 >= argv.length) throw new Error(`--${name} needs a value`);
-      value = argv[++i];
-    }
-    if (spec[name] === 'int') {
-      if (!/^\d+$/.test(value)) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
-      value = Number(value);
-    }
-    out[name.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = value;
-  }
+  const out = parseFlags(argv, spec);
   if (!out.upstream) throw new Error('--upstream URL is required (kinesis-local\'s plain-HTTP port)');
   return out;
 }

@@ -60,6 +60,8 @@ import {pathToFileURL} from 'node:url';
 import {Sha256} from '@aws-crypto/sha256-js';
 import {SignatureV4} from '@smithy/signature-v4';
 
+import {kHopByHop, parseFlags, parseUpstream, readBody, sendJson} from './proxy_common.mjs';
+
 export const kReasons = Object.freeze(['missingAuthentication', 'incompleteSignature', 'expired', 'badScope',
                                        'unknownAccessKey', 'invalidToken', 'payloadHashMismatch',
                                        'signatureMismatch']);
@@ -67,9 +69,6 @@ const kMaxSkewMs = 5 * 60 * 1000;
 const kAlgorithm = 'AWS4-HMAC-SHA256';
 const kControlPrefix = '/__sigv4/';
 const kMaxRejectionsKept = 100;
-const kHopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding',
-                           'te', 'trailer', 'upgrade', 'host', 'content-length', 'expect']);
-const kLoopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const kSignatureMismatchMessage = 'The request signature we calculated does not match the signature you provided. ' +
     'Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
 const kInvalidTokenMessage = 'The security token included in the request is invalid.';
@@ -178,36 +177,6 @@ function headerValues(rawHeaders) {
     out.set(name, out.has(name) ? `${out.get(name)},${rawHeaders[i + 1]}` : rawHeaders[i + 1]);
   }
   return out;
-}
-
-function readBody(stream) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    stream.on('data', (c) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-    stream.on('aborted', () => reject(new Error('client aborted')));
-  });
-}
-
-function sendJson(res, status, value, headers = {}) {
-  const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, {'content-type': 'application/json', 'content-length': body.length, ...headers});
-  res.end(body);
-}
-
-function parseUpstream(upstream) {
-  let url;
-  try {
-    url = new URL(upstream);
-  } catch {
-    throw new Error(`upstream must be a URL like http://127.0.0.1:4567, got "${upstream}"`);
-  }
-  if (url.protocol !== 'http:') throw new Error(`upstream must be plain http://, got ${url.protocol}`);
-  if (!kLoopbackHosts.has(url.hostname)) {
-    throw new Error(`upstream must be on loopback (127.0.0.1, localhost, [::1]), got ${url.hostname}`);
-  }
-  return url;
 }
 
 function newStats() {
@@ -535,25 +504,7 @@ export async function startSigV4Proxy({upstream, port = 0, keys = {}, region, se
 
 function parseArgs(argv) {
   const spec = {upstream: 'string', port: 'int', keys: 'string', region: 'string', 'reject-status': 'int'};
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    let name = argv[i];
-    if (!name.startsWith('--')) throw new Error(`unexpected argument: ${name}`);
-    name = name.slice(2);
-    let value;
-    const eq = name.indexOf('=');
-    if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];
-    if (!(name in spec)) throw new Error(`unknown flag --${name}`);
-    if (value === undefined) {
-      if (i + 1 >= argv.length) throw new Error(`--${name} needs a value`);
-      value = argv[++i];
-    }
-    if (spec[name] === 'int') {
-      if (!/^\d+$/.test(value)) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
-      value = Number(value);
-    }
-    out[name.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = value;
-  }
+  const out = parseFlags(argv, spec);
   if (!out.upstream) throw new Error('--upstream URL is required (the Kinesis endpoint to protect)');
   if (!out.keys) throw new Error('--keys JSON|@FILE is required: {"AKID": {"secretAccessKey": ..., "sessionToken"?: ...}}');
   return out;

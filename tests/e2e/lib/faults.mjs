@@ -25,17 +25,7 @@ export const kLoadTable = 'public.load';
 // Tests of one file share a database: each pipeline starts from a fresh table.
 export const kLoadTableSql = 'DROP TABLE IF EXISTS load; CREATE TABLE load (id int PRIMARY KEY, n bigint NOT NULL)';
 
-// mulberry32: a small seeded PRNG, so a test's random choices repeat run to run.
-export function makePrng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export {makePrng} from '../../../tools/node/proxy_common.mjs';
 
 // A fault proxy in front of the test file's emulator; closed by the caller.
 export function startProxy(services, rules = []) {
