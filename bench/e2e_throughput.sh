@@ -31,23 +31,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-sluice="${SLUICE_BIN:-$repo/build/src/cli/sluice}"
-[[ -x "$sluice" ]] || { echo "build sluice first (expected $sluice)" >&2; exit 1; }
 pg_bin=/usr/lib/postgresql/15/bin
-export AWS_EC2_METADATA_DISABLED=true
-
-work="$(mktemp -d /tmp/sluice-bench.XXXXXX)"
-chmod 755 "$work"
-pg_port=$((26000 + RANDOM % 500))
-kin_port=$((26600 + RANDOM % 300))
-sluice_pid=""
-cleanup() {
-  [[ -n "$sluice_pid" ]] && kill -9 "$sluice_pid" 2>/dev/null || true
-  "$repo/scripts/kinesis.sh" stop "$work/kinesis" >/dev/null 2>&1 || true
-  "$repo/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$repo/bench/lib.sh"
+bench_setup bench 26000
 
 PG_EXTRA_CONF=$'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_wal_size = 4GB\nwal_sender_timeout = 0' \
   "$repo/scripts/pg.sh" start "$work/pg" "$pg_port" >/dev/null
@@ -55,7 +41,6 @@ PG_EXTRA_CONF=$'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nm
 endpoint="http://127.0.0.1:$kin_port"
 node "$repo/tools/node/create_stream.mjs" --endpoint "$endpoint" --stream bench --shards 4 >/dev/null
 
-psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$work/pg" -p "$pg_port" -U postgres -d app "$@"; }
 psql_ -c "CREATE TABLE bench_rows (id bigserial PRIMARY KEY, account int, status text, total numeric(12,2), created_at timestamptz DEFAULT now())"
 psql_ -c "CREATE PUBLICATION bench_pub FOR TABLE bench_rows"
 
@@ -90,9 +75,7 @@ sed -e 's/^sinks:$/functions:\
 sinks:/' -e 's/^    batch_size: 500$/    batch_size: 500\
     transform: reshape/' "$work/sluice.yaml" >"$work/sluice-transform.yaml"
 
-now_s() { date +%s.%N; }
 lsn_of() { psql_ -Atc "SELECT pg_current_wal_lsn()"; }
-lsn_ge() { psql_ -Atc "SELECT '$1'::pg_lsn >= '$2'::pg_lsn"; }
 
 run_scenario() {
   local name="$1" rows="$2" load_sql="$3" config="${4:-$work/sluice.yaml}"

@@ -28,22 +28,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-sluice="${SLUICE_BIN:-$repo/build/src/cli/sluice}"
-[[ -x "$sluice" ]] || { echo "build sluice first (expected $sluice)" >&2; exit 1; }
-export AWS_EC2_METADATA_DISABLED=true
-
-work="$(mktemp -d /tmp/sluice-outage.XXXXXX)"
-chmod 755 "$work"
-pg_port=$((27000 + RANDOM % 500))
-kin_port=$((27600 + RANDOM % 300))
-sluice_pid=""
-cleanup() {
-  [[ -n "$sluice_pid" ]] && kill -9 "$sluice_pid" 2>/dev/null || true
-  "$repo/scripts/kinesis.sh" stop "$work/kinesis" >/dev/null 2>&1 || true
-  "$repo/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$repo/bench/lib.sh"
+bench_setup outage 27000
 
 PG_EXTRA_CONF=$'fsync = off\nsynchronous_commit = off\nmax_wal_size = 4GB\nwal_sender_timeout = 0' \
   "$repo/scripts/pg.sh" start "$work/pg" "$pg_port" >/dev/null
@@ -54,7 +40,6 @@ start_emulator() {
 }
 start_emulator
 
-psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$work/pg" -p "$pg_port" -U postgres -d app "$@"; }
 psql_ -c "CREATE TABLE outage_rows (id bigserial PRIMARY KEY, account int, status text, total numeric(12,2))"
 psql_ -c "CREATE PUBLICATION outage_pub FOR TABLE outage_rows"
 
@@ -81,7 +66,6 @@ sinks:
       connect_timeout_ms: 500
 YAML
 
-now_s() { date +%s.%N; }
 "$sluice" run -c "$work/sluice.yaml" 2>"$work/sluice.log" &
 sluice_pid=$!
 until psql_ -Atc "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_outage' AND active" | grep -q 1; do
@@ -97,7 +81,7 @@ psql_ -c "DO \$\$ BEGIN FOR i IN 1..$((rows / 1000)) LOOP
 target="$(psql_ -Atc "SELECT pg_current_wal_lsn()")"
 while :; do
   confirmed="$(psql_ -Atc "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'sluice_outage'")"
-  [[ "$(psql_ -Atc "SELECT '$confirmed'::pg_lsn >= '$target'::pg_lsn")" == t ]] && break
+  [[ "$(lsn_ge "$confirmed" "$target")" == t ]] && break
   kill -0 "$sluice_pid" 2>/dev/null || { cat "$work/sluice.log" >&2; exit 1; }
   sleep 0.2
 done

@@ -1,0 +1,32 @@
+# Shared by the end-to-end benchmarks (source it after setting `repo`):
+# finds the sluice binary, makes a temp dir with two free-ish loopback ports,
+# and removes everything (sluice, emulator, Postgres, the dir) on exit.
+#
+#   bench_setup NAME PORT_BASE   sets sluice, work, pg_port, kin_port, sluice_pid
+#   psql_ ARGS...                psql on the bench's Postgres, database app
+#   wait_slot_active SLOT        until sluice streams from SLOT (exits if sluice died)
+#   lsn_ge A B                   prints t when LSN A >= LSN B
+export AWS_EC2_METADATA_DISABLED=true
+
+bench_setup() {
+  local name="$1" base="$2"
+  sluice="${SLUICE_BIN:-$repo/build/src/cli/sluice}"
+  [[ -x "$sluice" ]] || { echo "build sluice first (expected $sluice)" >&2; exit 1; }
+  work="$(mktemp -d "/tmp/sluice-$name.XXXXXX")"
+  chmod 755 "$work"
+  pg_port=$((base + RANDOM % 500))
+  kin_port=$((base + 600 + RANDOM % 300))
+  sluice_pid=""
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  [[ -n "$sluice_pid" ]] && kill -9 "$sluice_pid" 2>/dev/null || true
+  "$repo/scripts/kinesis.sh" stop "$work/kinesis" >/dev/null 2>&1 || true
+  "$repo/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+
+psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$work/pg" -p "$pg_port" -U postgres -d app "$@"; }
+lsn_ge() { psql_ -Atc "SELECT '$1'::pg_lsn >= '$2'::pg_lsn"; }
+now_s() { date +%s.%N; }
