@@ -94,7 +94,8 @@ TEST_F(SinkRunnerStoreTest, NewMessagesOfAStoredGroupQueueBehindItInTheStore) {
   ASSERT_TRUE(runner.WaitUntilEmpty(std::chrono::seconds(30)));
   runner.Stop();
   EXPECT_EQ(OrderByKey(fake.delivered_)["a"], (std::vector<int64_t>{0, 1, 2}));
-  EXPECT_GE(fake.attempts_[0], attempts_before);
+  EXPECT_GT(fake.attempts_[0], attempts_before)
+      << "the head was tried again once its group could go on";
   EXPECT_EQ(fake.attempts_[1], 1);
   EXPECT_EQ(fake.attempts_[2], 1);
 }
