@@ -207,6 +207,51 @@ std::vector<std::unique_ptr<Message>> Dispatcher::SpillBackingOff(SteadyTime old
   return out;
 }
 
+std::optional<Dispatcher::Located> Dispatcher::Find(uint64_t id) {
+  for (auto& [key, group] : groups_) {
+    bool head = true;
+    for (Message* m = group.head; m != nullptr; m = m->next_in_group_) {
+      if (m->id == id) {
+        return Located{m, head && group.state == GroupState::kInFlight,
+                       head && group.state == GroupState::kBackoff};
+      }
+      head = false;
+    }
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<Message> Dispatcher::Remove(Message* message, SteadyTime now) {
+  auto it = groups_.find(message->group);
+  assert(it != groups_.end());
+  Group& group = it->second;
+  if (group.head == message) {
+    assert(group.state != GroupState::kInFlight);
+    Unschedule(&group);
+    return RemoveHead(it, now);
+  }
+  Message* prev = group.head;
+  while (prev->next_in_group_ != message) prev = prev->next_in_group_;
+  prev->next_in_group_ = message->next_in_group_;
+  if (group.tail == message) group.tail = prev;
+  message->next_in_group_ = nullptr;
+  --size_;
+  return std::unique_ptr<Message>(message);
+}
+
+bool Dispatcher::RetryNow(Message* head) {
+  auto it = groups_.find(head->group);
+  if (it == groups_.end() || it->second.head != head) return false;
+  Group& group = it->second;
+  if (group.state != GroupState::kBackoff) return false;
+  Unschedule(&group);
+  head->not_before = SteadyTime{};
+  group.state = GroupState::kReady;
+  ready_.PushFront(&group);
+  ++ready_count_;
+  return true;
+}
+
 Dispatcher::GroupKind Dispatcher::KindOf(const std::string& group) const {
   auto it = groups_.find(group);
   if (it == groups_.end()) return GroupKind::kNone;

@@ -92,6 +92,36 @@ class Dispatcher {
     for (const auto& [key, group] : groups_)
       for (const Message* m = group.head; m != nullptr; m = m->next_in_group_) f(*m);
   }
+  // Visits every held message with whether it is in flight now.
+  template <typename F>
+  void ForEachHeld(F&& f) const {
+    for (const auto& [key, group] : groups_) {
+      bool head = true;
+      for (const Message* m = group.head; m != nullptr; m = m->next_in_group_) {
+        f(*m, head && group.state == GroupState::kInFlight);
+        head = false;
+      }
+    }
+  }
+  // Visits the head of every group (the oldest message of each).
+  template <typename F>
+  void ForEachHead(F&& f) const {
+    for (const auto& [key, group] : groups_) f(*group.head);
+  }
+
+  // Operator actions (the API). O(held messages) to find a message by id.
+  struct Located {
+    Message* message = nullptr;
+    bool in_flight = false;
+    bool backing_off = false;  // the head of a group waiting for its retry time
+  };
+  std::optional<Located> Find(uint64_t id);
+  // Removes a message that is not in flight from anywhere in its group and
+  // returns it; the group goes on with the next one (made ready if it was
+  // the head).
+  std::unique_ptr<Message> Remove(Message* message, SteadyTime now);
+  // A backing-off head becomes eligible now; false if it was not backing off.
+  bool RetryNow(Message* head);
 
   // When the earliest backing-off group becomes eligible, if any.
   std::optional<SteadyTime> NextRetryTime() const;

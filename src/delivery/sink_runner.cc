@@ -58,7 +58,15 @@ SinkRunner::SinkRunner(SinkRunnerOptions options, kinesis::KinesisClient& client
                       ? options_.max_loaded
                       : 2 * options_.batch_size * static_cast<size_t>(options_.max_in_flight)),
       random_(std::move(random)),
-      store_may_have_(options_.store != nullptr) {}
+      store_may_have_(options_.store != nullptr) {
+  metrics::Registry* registry = options_.metrics;
+  if (registry == nullptr) {
+    own_registry_ = std::make_unique<metrics::Registry>();
+    registry = own_registry_.get();
+  }
+  metrics_ = std::make_unique<SinkMetrics>(*registry, options_.sink_name);
+  paused_ = !options_.deliver;
+}
 
 SinkRunner::~SinkRunner() { Stop(); }
 
@@ -67,7 +75,7 @@ Status SinkRunner::Start() {
   if (started_ || stopping_) return OkStatus();
   started_ = true;
   last_success_ = clock_.Now();
-  if (options_.deliver) {
+  {
     RecordMakerFactory factory = options_.make_record_maker ? options_.make_record_maker
                                                             : EncodingRecordMakers(options_.encode);
     std::vector<std::unique_ptr<RecordMaker>> makers;
@@ -90,7 +98,7 @@ Status SinkRunner::Start() {
 
 void SinkRunner::Enqueue(std::unique_ptr<Message> message) {
   budget_.Charge(message->memory_bytes);
-  ingested_.fetch_add(1, std::memory_order_relaxed);
+  metrics_->ingested.Increment();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (store_ != nullptr && StoreResidentLocked(message->group)) {
@@ -139,16 +147,16 @@ bool SinkRunner::WaitUntilEmpty(std::chrono::milliseconds timeout) {
 
 SinkStats SinkRunner::Stats() const {
   SinkStats s;
-  s.ingested = ingested_.load(std::memory_order_relaxed);
-  s.delivered = delivered_.load(std::memory_order_relaxed);
-  s.filtered = filtered_.load(std::memory_order_relaxed);
-  s.failed_attempts = failed_attempts_.load(std::memory_order_relaxed);
-  s.discarded = discarded_.load(std::memory_order_relaxed);
-  s.oversize = oversize_.load(std::memory_order_relaxed);
-  s.requests = requests_.load(std::memory_order_relaxed);
-  s.request_failures = request_failures_.load(std::memory_order_relaxed);
-  s.stored = stored_.load(std::memory_order_relaxed);
-  s.loaded = loaded_.load(std::memory_order_relaxed);
+  s.ingested = metrics_->ingested.Value();
+  s.delivered = metrics_->delivered.Value();
+  s.filtered = metrics_->filtered.Value();
+  s.failed_attempts = metrics_->failed.Value();
+  s.discarded = metrics_->discarded.Value();
+  s.oversize = metrics_->oversize.Value();
+  s.requests = metrics_->requests.Value();
+  s.request_failures = metrics_->request_failures.Value();
+  s.stored = metrics_->stored.Value();
+  s.loaded = metrics_->loaded.Value();
   std::lock_guard<std::mutex> lock(mu_);
   s.pending = dispatcher_.size() + spill_buffer_.size();
   s.in_flight = dispatcher_.in_flight();
@@ -169,6 +177,10 @@ void SinkRunner::SenderLoop(std::unique_ptr<RecordMaker> maker) {
           --active_senders_;
           cv_.notify_all();
           return;
+        }
+        if (paused_) {
+          cv_.wait(lock);
+          continue;
         }
         const SteadyTime now = clock_.Now();
         if (now < blocked_until_) {
@@ -217,7 +229,7 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
     const config::StreamArn& stream = record.stream ? *record.stream : options_.stream;
     const size_t bytes = kinesis::PutRecordsBuilder::RecordBytes(record.data, m->partition_key);
     if (bytes > options_.max_record_bytes) {
-      if (m->deliver_count == 0) oversize_.fetch_add(1, std::memory_order_relaxed);
+      if (m->deliver_count == 0) metrics_->oversize.Increment();
       std::string error = "oversize: record is " + std::to_string(bytes) + " bytes (data " +
                           std::to_string(record.data.size()) + " + partition key " +
                           std::to_string(m->partition_key.size()) +
@@ -250,12 +262,15 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
     }
     request->builder.Add(record.data, m->partition_key);
     request->sent.push_back(m);
+    if (m->deliver_count > 0) metrics_->retried.Increment();
   }
 
   for (auto& r : requests) {
     if (r->sent.empty()) continue;
-    requests_.fetch_add(1, std::memory_order_relaxed);
+    metrics_->requests.Increment();
+    const SteadyTime sent_at = clock_.Now();
     r->result = client_.PutRecords(r->stream, r->builder.Finish(), r->sent.size());
+    metrics_->put_records_duration.ObserveDuration(clock_.Now() - sent_at);
     if (r->result.failure == kinesis::RequestFailure::kNone &&
         r->result.records.size() != r->sent.size()) {
       // The client guarantees one outcome per record; never index past them.
@@ -264,7 +279,10 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
                                 " records for a request of " + std::to_string(r->sent.size());
     }
     if (r->result.failure != kinesis::RequestFailure::kNone) {
-      request_failures_.fetch_add(1, std::memory_order_relaxed);
+      metrics_->request_failures.Increment();
+      if (r->result.failure == kinesis::RequestFailure::kThrottled) {
+        metrics_->throttled.Increment(r->sent.size());
+      }
       SLUICE_LOG_WARN("sink {}: PutRecords of {} records to {} failed ({}): {}{}{}",
                       options_.sink_name, r->sent.size(), r->stream.arn,
                       kinesis::RequestFailureName(r->result.failure), r->result.error_code,
@@ -277,7 +295,7 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
     std::lock_guard<std::mutex> lock(mu_);
     StoreWork work;
     for (Message* m : returned) dispatcher_.Returned(m);
-    for (Message* m : filtered) SucceedLocked(m, /*filtered=*/true, now, work);
+    for (Message* m : filtered) SucceedLocked(m, now, work);
     for (auto& f : local_failures) FailLocked(f.message, f.error, now, work);
     bool request_failed = false;
     bool any_put = false;
@@ -296,19 +314,26 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
           m->last_error = error;
           dispatcher_.Returned(m);
         }
+        last_request_error_ = std::move(error);
         continue;
       }
       for (size_t i = 0; i < r->sent.size(); ++i) {
-        const auto& rec = result.records[i];
+        auto& rec = r->result.records[i];
         if (rec.ok) {
           any_put = true;
-          SucceedLocked(r->sent[i], /*filtered=*/false, now, work);
+          SucceedLocked(r->sent[i], now, work, &rec, &r->stream);
         } else {
+          if (rec.error_code == "ProvisionedThroughputExceededException") {
+            metrics_->throttled.Increment();
+          }
           FailLocked(r->sent[i], rec.error_code + ": " + rec.error_message, now, work);
         }
       }
     }
-    if (any_put) last_success_ = now;
+    if (any_put) {
+      last_success_ = now;
+      last_delivered_at_ = clock_.WallNow();
+    }
     if (request_failed) {
       // The whole sink backs off: the next request would most likely fail
       // the same way (stream down, network, credentials, throttled).
@@ -330,35 +355,67 @@ void SinkRunner::ReleaseLocked(std::unique_ptr<Message> owned) {
   budget_.Release(owned->memory_bytes);
 }
 
-void SinkRunner::SucceedLocked(Message* m, bool filtered, SteadyTime now, StoreWork& work) {
+void SinkRunner::SucceedLocked(Message* m, SteadyTime now, StoreWork& work,
+                               kinesis::RecordOutcome* outcome, const config::StreamArn* stream) {
+  const bool filtered = outcome == nullptr;
   if (!filtered) ++m->deliver_count;
   if (m->stored) {
     work.remove.push_back(m->id);
     work.advance.emplace_back(m->id, m->group);
   }
   auto owned = dispatcher_.Delivered(m, now);
-  (filtered ? filtered_ : delivered_).fetch_add(1, std::memory_order_relaxed);
+  if (filtered) {
+    metrics_->filtered.Increment();
+  } else {
+    metrics_->delivered.Increment();
+    const WallTime wall = clock_.WallNow();
+    const int64_t commit_us = owned->change.txn ? owned->change.txn->commit_time_us : 0;
+    if (commit_us > 0) {
+      const int64_t now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(wall.time_since_epoch()).count();
+      metrics_->end_to_end_latency.Observe(
+          static_cast<double>(std::max<int64_t>(0, now_us - commit_us)) / 1e6);
+    }
+    // Kept for the API's "recently delivered": a ring, overwritten in place.
+    if (delivered_ring_.size() < kDeliveredKept) delivered_ring_.emplace_back();
+    DeliveredMessage& d = delivered_ring_[delivered_next_];
+    delivered_next_ = (delivered_next_ + 1) % kDeliveredKept;
+    d.id = owned->id;
+    d.table = TableOf(*owned);
+    d.action = owned->change.action;
+    d.commit_lsn = owned->change.txn ? owned->change.txn->commit_lsn : Lsn();
+    d.commit_time_us = commit_us;
+    d.partition_key = owned->partition_key;
+    d.deliver_count = owned->deliver_count;
+    d.delivered_at = wall;
+    d.stream_arn = stream->arn;
+    d.shard_id = std::move(outcome->shard_id);
+    d.sequence_number = std::move(outcome->sequence_number);
+  }
+  if (owned->ticket) acks_.Resolve(owned->ticket);
+  ReleaseLocked(std::move(owned));
+}
+
+void SinkRunner::DropLocked(std::unique_ptr<Message> owned, StoreWork& work) {
+  if (owned->stored) {
+    work.remove.push_back(owned->id);
+    work.advance.emplace_back(owned->id, owned->group);
+  }
+  metrics_->discarded.Increment();
   if (owned->ticket) acks_.Resolve(owned->ticket);
   ReleaseLocked(std::move(owned));
 }
 
 void SinkRunner::FailLocked(Message* m, const std::string& error, SteadyTime now, StoreWork& work) {
   ++m->deliver_count;
-  failed_attempts_.fetch_add(1, std::memory_order_relaxed);
+  metrics_->failed.Increment();
   m->last_error = error;
   if (options_.retry.Exhausted(m->deliver_count)) {
     SLUICE_LOG_ERROR(
         "sink {}: discarding message {} ({}) after {} attempts (max_retry_count {}): {}",
         options_.sink_name, m->id, TableOf(*m), m->deliver_count, *options_.retry.max_retry_count,
         error);
-    if (m->stored) {
-      work.remove.push_back(m->id);
-      work.advance.emplace_back(m->id, m->group);
-    }
-    auto owned = dispatcher_.Dropped(m, now);
-    discarded_.fetch_add(1, std::memory_order_relaxed);
-    if (owned->ticket) acks_.Resolve(owned->ticket);
-    ReleaseLocked(std::move(owned));
+    DropLocked(dispatcher_.Dropped(m, now), work);
     return;
   }
   const auto delay = options_.retry.Delay(m->deliver_count, random_());
@@ -456,7 +513,7 @@ void SinkRunner::EnqueueLoadedLocked(StoredMessage&& stored, SteadyTime now) {
   m->memory_bytes = Dispatcher::MemoryBytes(*m);
   budget_.Charge(m->memory_bytes);
   ++loaded_count_;
-  loaded_.fetch_add(1, std::memory_order_relaxed);
+  metrics_->loaded.Increment();
   dispatcher_.Enqueue(std::move(m), now);
 }
 
@@ -477,14 +534,14 @@ void SinkRunner::StoreLoop() {
     bool more = false;  // a full batch was taken: there may be more to spill now
     if (spill_buffer_.size() < options_.store_batch) {
       const size_t room = options_.store_batch - spill_buffer_.size();
-      const bool sink_stalled = !options_.deliver || last_success_ <= older_than;
+      const bool sink_stalled = paused_ || last_success_ <= older_than;
       auto spilled = sink_stalled ? dispatcher_.Spill(older_than, 0, room)
                                   : dispatcher_.SpillBackingOff(older_than, room);
       more = spilled.size() >= room;
       for (auto& m : spilled) ToSpillBufferLocked(std::move(m));
     }
     if (!spill_buffer_.empty()) FlushSpillBuffer(lock);
-    if (options_.deliver && PumpLocked(clock_.Now())) cv_.notify_all();
+    if (!paused_ && PumpLocked(clock_.Now())) cv_.notify_all();
     if (more) continue;
     store_cv_.wait_for(lock, options_.store_tick, [&] {
       return store_stopping_ || spill_buffer_.size() >= options_.store_batch;
@@ -537,7 +594,7 @@ void SinkRunner::FlushSpillBuffer(std::unique_lock<std::mutex>& lock) {
     if (m->ticket) acks_.Resolve(m->ticket);
     budget_.Release(m->memory_bytes);
   }
-  stored_.fetch_add(batch.size(), std::memory_order_relaxed);
+  metrics_->stored.Increment(batch.size());
   store_may_have_ = true;
   // Their groups' heads may lie behind the pump's cursor (a group whose last
   // stored message was just delivered): start the next pass from the top.
@@ -605,6 +662,430 @@ bool SinkRunner::PumpLocked(SteadyTime now) {
     }
   }
   return added > 0;
+}
+
+// ---- operators -------------------------------------------------------------
+
+namespace {
+
+HeldState StoredStateOf(const StoredMessage& m) {
+  return m.deliver_count > 0 ? HeldState::kFailed : HeldState::kPending;
+}
+
+HeldMessage HeldFromStored(StoredMessage&& m, bool with_change) {
+  HeldMessage h;
+  h.id = m.id;
+  h.state = StoredStateOf(m);
+  h.table = m.change.relation ? m.change.relation->schema + "." + m.change.relation->name : "?";
+  h.action = m.change.action;
+  if (m.change.txn) {
+    h.commit_lsn = m.change.txn->commit_lsn;
+    h.commit_time_us = m.change.txn->commit_time_us;
+  }
+  h.partition_key = std::move(m.partition_key);
+  h.deliver_count = m.deliver_count;
+  h.last_error = std::move(m.last_error);
+  if (m.deliver_count > 0) h.next_attempt_at = m.not_before;
+  if (with_change) h.change = std::move(m.change);
+  return h;
+}
+
+// The store's rows that can be in `state` (nullopt: all).
+std::optional<StoredState> StoreFilterFor(std::optional<HeldState> state) {
+  if (!state) return StoredState::kAll;
+  switch (*state) {
+    case HeldState::kPending: return StoredState::kWaiting;
+    case HeldState::kFailed: return StoredState::kFailing;
+    case HeldState::kInFlight:
+    case HeldState::kBackingOff: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+HeldMessage SinkRunner::HeldFromMemoryLocked(const Message& m, bool in_flight, SteadyTime now,
+                                             WallTime wall) const {
+  HeldMessage h;
+  h.id = m.id;
+  if (in_flight) {
+    h.state = HeldState::kInFlight;
+  } else if (m.deliver_count > 0) {
+    h.state = m.stored ? HeldState::kFailed : HeldState::kBackingOff;
+    h.next_attempt_at =
+        m.not_before > now ? wall + duration_cast<milliseconds>(m.not_before - now) : wall;
+  } else {
+    h.state = HeldState::kPending;
+  }
+  h.table = TableOf(m);
+  h.action = m.change.action;
+  if (m.change.txn) {
+    h.commit_lsn = m.change.txn->commit_lsn;
+    h.commit_time_us = m.change.txn->commit_time_us;
+  }
+  h.partition_key = m.partition_key;
+  h.deliver_count = m.deliver_count;
+  h.last_error = m.last_error;
+  return h;
+}
+
+Result<HeldPage> SinkRunner::ListHeld(std::optional<HeldState> state, uint64_t after_id,
+                                      size_t limit) {
+  if (limit == 0) return Error(ErrorCode::kInvalidArgument, "limit must be at least 1");
+  // In memory: the `limit` lowest ids above after_id in the state (a bounded
+  // max-heap over one pass; nothing else is copied).
+  std::vector<HeldMessage> memory;
+  std::vector<uint64_t> loaded_ids;  // stored copies held in memory: memory wins
+  bool memory_more = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const SteadyTime now = clock_.Now();
+    const WallTime wall = clock_.WallNow();
+    std::vector<std::pair<uint64_t, const Message*>> heap;
+    auto offer = [&](const Message& m, bool in_flight) {
+      if (m.stored) loaded_ids.push_back(m.id);
+      if (m.id <= after_id) return;
+      if (state) {
+        HeldState s = in_flight              ? HeldState::kInFlight
+                      : m.deliver_count == 0 ? HeldState::kPending
+                      : m.stored             ? HeldState::kFailed
+                                             : HeldState::kBackingOff;
+        if (s != *state) return;
+      }
+      if (heap.size() < limit) {
+        heap.emplace_back(m.id, &m);
+        std::push_heap(heap.begin(), heap.end());
+      } else {
+        memory_more = true;
+        if (m.id < heap.front().first) {
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = {m.id, &m};
+          std::push_heap(heap.begin(), heap.end());
+        }
+      }
+    };
+    std::unordered_map<const Message*, bool> flight;
+    dispatcher_.ForEachHeld([&](const Message& m, bool in_flight) {
+      offer(m, in_flight);
+      if (in_flight) flight[&m] = true;
+    });
+    for (const auto& m : spill_buffer_) offer(*m, false);
+    std::sort(heap.begin(), heap.end());
+    memory.reserve(heap.size());
+    for (auto& [id, m] : heap)
+      memory.push_back(HeldFromMemoryLocked(*m, flight.contains(m), now, wall));
+  }
+  // In the store: its first page of the state, merged by id.
+  std::vector<HeldMessage> stored;
+  bool store_more = false;
+  if (store_ != nullptr) {
+    if (auto filter = StoreFilterFor(state)) {
+      SLUICE_ASSIGN_OR_RETURN(StoredPage page,
+                              store_->List(options_.sink_name, *filter, after_id, limit));
+      store_more = page.more;
+      std::sort(loaded_ids.begin(), loaded_ids.end());
+      for (auto& row : page.messages) {
+        if (std::binary_search(loaded_ids.begin(), loaded_ids.end(), row.id)) continue;
+        stored.push_back(HeldFromStored(std::move(row), false));
+      }
+    }
+  }
+  HeldPage out;
+  size_t i = 0, j = 0;
+  while (out.messages.size() < limit && (i < memory.size() || j < stored.size())) {
+    if (j == stored.size() || (i < memory.size() && memory[i].id <= stored[j].id)) {
+      if (j < stored.size() && memory[i].id == stored[j].id) ++j;
+      out.messages.push_back(std::move(memory[i++]));
+    } else {
+      out.messages.push_back(std::move(stored[j++]));
+    }
+  }
+  out.more = memory_more || store_more || i < memory.size() || j < stored.size();
+  return out;
+}
+
+Result<std::optional<HeldMessage>> SinkRunner::GetHeld(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const SteadyTime now = clock_.Now();
+    const WallTime wall = clock_.WallNow();
+    if (auto found = dispatcher_.Find(id)) {
+      HeldMessage h = HeldFromMemoryLocked(*found->message, found->in_flight, now, wall);
+      h.change = found->message->change;
+      return std::optional<HeldMessage>(std::move(h));
+    }
+    for (const auto& m : spill_buffer_) {
+      if (m->id != id) continue;
+      HeldMessage h = HeldFromMemoryLocked(*m, false, now, wall);
+      h.change = m->change;
+      return std::optional<HeldMessage>(std::move(h));
+    }
+  }
+  if (store_ == nullptr) return std::optional<HeldMessage>();
+  SLUICE_ASSIGN_OR_RETURN(auto row, store_->Get(options_.sink_name, id));
+  if (!row) return std::optional<HeldMessage>();
+  return std::optional<HeldMessage>(HeldFromStored(std::move(*row), true));
+}
+
+std::vector<DeliveredMessage> SinkRunner::ListDelivered(uint64_t before_id, size_t limit,
+                                                        bool* more) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<DeliveredMessage> out;
+  *more = false;
+  const size_t n = delivered_ring_.size();
+  // Newest first: backwards from the slot before delivered_next_. Ids are
+  // not delivered in id order (groups interleave), so filter, then sort.
+  std::vector<const DeliveredMessage*> picked;
+  for (size_t k = 0; k < n; ++k) {
+    const DeliveredMessage& d = delivered_ring_[(delivered_next_ + n - 1 - k) % n];
+    if (before_id == 0 || d.id < before_id) picked.push_back(&d);
+  }
+  std::sort(picked.begin(), picked.end(),
+            [](const DeliveredMessage* a, const DeliveredMessage* b) { return a->id > b->id; });
+  if (picked.size() > limit) {
+    *more = true;
+    picked.resize(limit);
+  }
+  out.reserve(picked.size());
+  for (const DeliveredMessage* d : picked) out.push_back(*d);
+  return out;
+}
+
+std::optional<DeliveredMessage> SinkRunner::GetDelivered(uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const DeliveredMessage& d : delivered_ring_) {
+    if (d.id == id) return d;
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<Message> SinkRunner::TakeFromSpillBufferLocked(uint64_t id) {
+  for (auto it = spill_buffer_.begin(); it != spill_buffer_.end(); ++it) {
+    if ((*it)->id != id) continue;
+    std::unique_ptr<Message> m = std::move(*it);
+    spill_buffer_.erase(it);
+    auto group = pending_groups_.find(m->group);
+    if (--group->second.count == 0) pending_groups_.erase(group);
+    return m;
+  }
+  return nullptr;
+}
+
+Result<ActionCount> SinkRunner::Redeliver(Selection selection, uint64_t id) {
+  if (selection == Selection::kAll) {
+    return Error(ErrorCode::kInvalidArgument, "redeliver takes one message or the failed ones");
+  }
+  ActionCount count;
+  bool in_memory = false;
+  size_t loaded_skipped = 0;  // in flight, loaded: the store counts their rows too
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (selection == Selection::kOne) {
+      if (auto found = dispatcher_.Find(id)) {
+        in_memory = true;
+        if (found->in_flight) {
+          return Error(ErrorCode::kUnavailable, "message " + std::to_string(id) +
+                                                    " is in flight; try again when its "
+                                                    "attempt ends");
+        }
+        if (dispatcher_.RetryNow(found->message)) count.affected = 1;
+      } else {
+        for (const auto& m : spill_buffer_) in_memory = in_memory || m->id == id;
+      }
+    } else {
+      std::vector<Message*> heads;
+      dispatcher_.ForEachHeld([&](const Message& m, bool in_flight) {
+        if (m.deliver_count == 0) return;
+        if (in_flight) {
+          ++count.skipped;
+          if (m.stored) ++loaded_skipped;
+          return;
+        }
+        heads.push_back(const_cast<Message*>(&m));
+      });
+      for (Message* m : heads) {
+        if (dispatcher_.RetryNow(m)) ++count.affected;
+      }
+    }
+    blocked_until_ = SteadyTime{};  // an operator asked: try now
+  }
+  if (store_ != nullptr && !(selection == Selection::kOne && in_memory)) {
+    SLUICE_ASSIGN_OR_RETURN(size_t n, selection == Selection::kOne
+                                          ? store_->RedeliverNow(options_.sink_name, id)
+                                          : store_->RedeliverFailing(options_.sink_name));
+    count.affected += n - std::min(n, loaded_skipped);
+    if (selection == Selection::kOne && n == 0) {
+      SLUICE_ASSIGN_OR_RETURN(auto row, store_->Get(options_.sink_name, id));
+      in_memory = row.has_value();
+    } else if (selection == Selection::kOne) {
+      in_memory = true;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    next_pump_ = SteadyTime{};
+    pump_cursor_ = 0;
+  }
+  if (selection == Selection::kOne && !in_memory) {
+    return Error(ErrorCode::kNotFound,
+                 "sink " + options_.sink_name + " holds no message " + std::to_string(id));
+  }
+  cv_.notify_all();
+  store_cv_.notify_all();
+  return count;
+}
+
+Result<ActionCount> SinkRunner::Discard(Selection selection, uint64_t id) {
+  ActionCount count;
+  bool found_one = false;
+  size_t loaded_counted = 0;  // bulk: loaded messages dropped or skipped above
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const SteadyTime now = clock_.Now();
+    StoreWork work;
+    if (selection == Selection::kOne) {
+      if (auto found = dispatcher_.Find(id)) {
+        if (found->in_flight) {
+          return Error(ErrorCode::kUnavailable, "message " + std::to_string(id) +
+                                                    " is in flight; try again when its "
+                                                    "attempt ends");
+        }
+        found_one = true;
+        DropLocked(dispatcher_.Remove(found->message, now), work);
+        ++count.affected;
+      } else if (auto m = TakeFromSpillBufferLocked(id)) {
+        found_one = true;
+        DropLocked(std::move(m), work);
+        ++count.affected;
+      }
+    } else {
+      std::vector<Message*> picked;
+      dispatcher_.ForEachHeld([&](const Message& m, bool in_flight) {
+        if (selection == Selection::kFailed && m.deliver_count == 0) return;
+        // A loaded message is still in the store, whose discard below
+        // matches it too: counted here, not again there.
+        if (m.stored) ++loaded_counted;
+        if (in_flight) {
+          ++count.skipped;
+          return;
+        }
+        picked.push_back(const_cast<Message*>(&m));
+      });
+      for (Message* m : picked) {
+        DropLocked(dispatcher_.Remove(m, now), work);
+        ++count.affected;
+      }
+      std::vector<uint64_t> ids;
+      for (const auto& m : spill_buffer_) {
+        if (selection == Selection::kAll || m->deliver_count > 0) ids.push_back(m->id);
+      }
+      for (uint64_t i : ids) {
+        DropLocked(TakeFromSpillBufferLocked(i), work);
+        ++count.affected;
+      }
+    }
+    if (store_ != nullptr && (selection != Selection::kOne || !found_one)) {
+      // In the store. Under mu_, so the pump does not load a message
+      // meanwhile, and before the groups of the messages dropped above go on
+      // (FinishStoreWorkLocked loads what follows them), so a bulk discard
+      // takes those too.
+      auto n = selection == Selection::kOne      ? store_->Discard(options_.sink_name, id)
+               : selection == Selection::kFailed ? store_->DiscardFailing(options_.sink_name)
+                                                 : store_->DiscardAll(options_.sink_name);
+      if (!n.ok()) return n.error();
+      const size_t fresh = *n - std::min(*n, loaded_counted);
+      count.affected += fresh;
+      metrics_->discarded.Increment(fresh);
+      if (*n > 0) {
+        found_one = true;
+        next_pump_ = SteadyTime{};
+        pump_cursor_ = 0;
+      }
+    }
+    // Stored copies of dropped loaded messages are removed, and their groups
+    // go on with what follows in the store.
+    if (store_ != nullptr) FinishStoreWorkLocked(work);
+  }
+  if (selection == Selection::kOne && !found_one) {
+    return Error(ErrorCode::kNotFound,
+                 "sink " + options_.sink_name + " holds no message " + std::to_string(id));
+  }
+  cv_.notify_all();
+  store_cv_.notify_all();
+  return count;
+}
+
+void SinkRunner::SetPaused(bool paused) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (paused_ == paused) return;
+    paused_ = paused;
+    if (!paused) last_success_ = clock_.Now();  // paused time is not a stall
+  }
+  SLUICE_LOG_INFO("sink {}: {}", options_.sink_name, paused ? "paused" : "resumed");
+  cv_.notify_all();
+  store_cv_.notify_all();
+}
+
+Result<SinkBacklog> SinkRunner::Backlog() {
+  SinkBacklog b;
+  std::optional<uint64_t> oldest_id;
+  uint64_t loaded_failing_in_flight = 0;
+  uint64_t loaded_waiting_in_flight = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dispatcher_.ForEachHeld([&](const Message& m, bool in_flight) {
+      if (m.stored) {
+        // Counted with the store, unless in flight: then it is in flight.
+        if (in_flight) {
+          ++b.in_flight;
+          ++(m.deliver_count > 0 ? loaded_failing_in_flight : loaded_waiting_in_flight);
+        }
+        return;
+      }
+      if (in_flight) {
+        ++b.in_flight;
+      } else if (m.deliver_count > 0) {
+        ++b.backing_off;
+      } else {
+        ++b.pending;
+      }
+    });
+    for (const auto& m : spill_buffer_) ++(m->deliver_count > 0 ? b.backing_off : b.pending);
+    // Ids increase in commit order: the oldest held message has the lowest.
+    auto offer = [&](const Message& m) {
+      if (!oldest_id || m.id < *oldest_id) {
+        oldest_id = m.id;
+        b.oldest_commit_time_us =
+            m.change.txn ? std::optional<int64_t>(m.change.txn->commit_time_us) : std::nullopt;
+      }
+    };
+    dispatcher_.ForEachHead(offer);
+    if (!spill_buffer_.empty()) offer(*spill_buffer_.front());
+  }
+  if (store_ != nullptr) {
+    SLUICE_ASSIGN_OR_RETURN(StoredCounts counts, store_->Count(options_.sink_name));
+    b.failed = counts.failing - std::min(counts.failing, loaded_failing_in_flight);
+    const uint64_t waiting = counts.waiting - std::min(counts.waiting, loaded_waiting_in_flight);
+    b.pending += waiting;
+    b.stored = b.failed + waiting;
+    if (b.stored > 0) {
+      SLUICE_ASSIGN_OR_RETURN(StoredPage first, store_->LoadPage(options_.sink_name, 0, 1));
+      if (!first.messages.empty() && (!oldest_id || first.messages[0].id < *oldest_id) &&
+          first.messages[0].change.txn) {
+        b.oldest_commit_time_us = first.messages[0].change.txn->commit_time_us;
+      }
+    }
+  }
+  return b;
+}
+
+SinkCondition SinkRunner::Condition() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SinkCondition c;
+  c.paused = paused_;
+  c.requests_failing = consecutive_request_failures_ > 0;
+  c.last_request_error = last_request_error_;
+  c.last_delivered_at = last_delivered_at_;
+  return c;
 }
 
 }  // namespace sluice::delivery

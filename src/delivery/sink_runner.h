@@ -28,7 +28,12 @@
 // whole sink with backoff without counting as a message's attempt;
 // per-record failures back off only their group.
 //
-// Thread safety: Enqueue, Stats and Stop may be called from any thread.
+// Operators (the API) see and act on what the runner holds: held messages by
+// state (in memory and in the store, merged by id), the last kDeliveredKept
+// delivered ones, redeliver/discard one or many, pause/resume. A message in
+// flight cannot be acted on until its outcome is known.
+//
+// Thread safety: every public method may be called from any thread.
 // Store calls made while deciding where a message goes are made under the
 // runner's mutex, so no message can overtake another of its group between
 // memory and store.
@@ -40,6 +45,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -53,6 +59,7 @@
 #include "delivery/memory_budget.h"
 #include "delivery/record_maker.h"
 #include "delivery/retry_policy.h"
+#include "delivery/sink_metrics.h"
 #include "model/encoder.h"
 #include "sink/kinesis/client.h"
 
@@ -71,7 +78,7 @@ struct SinkRunnerOptions {
   model::EncodeOptions encode;
   // Makes each sender's RecordMaker; empty: encoding only (with `encode`).
   RecordMakerFactory make_record_maker;
-  // False for a paused sink: it collects and stores, never sends.
+  // False: the sink starts paused (config status: paused); SetPaused changes it.
   bool deliver = true;
 
   // The local store, shared by sinks; null: everything stays in memory.
@@ -88,6 +95,8 @@ struct SinkRunnerOptions {
   std::chrono::milliseconds sink_backoff_cap{10000};
   // How often the store thread looks at ages and memory.
   std::chrono::milliseconds store_tick{100};
+  // Where the sink's metrics are registered; null: a registry of its own.
+  metrics::Registry* metrics = nullptr;
 };
 
 struct SinkStats {
@@ -106,8 +115,76 @@ struct SinkStats {
   size_t backing_off = 0;
 };
 
+// A held message as operators see it (exactly one state, docs/api.md).
+enum class HeldState {
+  kPending,     // never attempted (or returned untried), waiting its turn
+  kInFlight,    // in a PutRecords request now
+  kBackingOff,  // its last attempt failed; in memory, retried at next_attempt_at
+  kFailed,      // its last attempt failed; in the local store, retried on schedule
+};
+
+struct HeldMessage {
+  uint64_t id = 0;
+  HeldState state = HeldState::kPending;
+  std::string table;  // schema.table
+  model::Action action = model::Action::kInsert;
+  Lsn commit_lsn;
+  int64_t commit_time_us = 0;
+  std::string partition_key;
+  int64_t deliver_count = 0;
+  std::string last_error;
+  std::optional<WallTime> next_attempt_at;
+  std::optional<model::Change> change;  // GetHeld only
+};
+
+struct HeldPage {
+  std::vector<HeldMessage> messages;  // increasing id
+  bool more = false;
+};
+
+// What is kept of a delivered message (the last kDeliveredKept).
+struct DeliveredMessage {
+  uint64_t id = 0;
+  std::string table;
+  model::Action action = model::Action::kInsert;
+  Lsn commit_lsn;
+  int64_t commit_time_us = 0;
+  std::string partition_key;
+  int64_t deliver_count = 0;
+  WallTime delivered_at{};
+  std::string stream_arn;
+  std::string shard_id;
+  std::string sequence_number;
+};
+
+struct SinkBacklog {
+  uint64_t pending = 0;
+  uint64_t in_flight = 0;
+  uint64_t backing_off = 0;
+  uint64_t failed = 0;
+  uint64_t stored = 0;
+  std::optional<int64_t> oldest_commit_time_us;  // of the oldest held message
+};
+
+// Why a sink may not be healthy.
+struct SinkCondition {
+  bool paused = false;
+  bool requests_failing = false;   // the last request(s) failed as a whole
+  std::string last_request_error;  // of the last failed request
+  std::optional<WallTime> last_delivered_at;
+};
+
+enum class Selection { kOne, kFailed, kAll };
+
+struct ActionCount {
+  uint64_t affected = 0;
+  uint64_t skipped = 0;  // in flight, left alone
+};
+
 class SinkRunner {
  public:
+  static constexpr size_t kDeliveredKept = 1000;
+
   // (commit LSN, commit_idx): a change's place in commit order.
   using Origin = std::pair<uint64_t, uint32_t>;
 
@@ -120,8 +197,9 @@ class SinkRunner {
   SinkRunner(const SinkRunner&) = delete;
   SinkRunner& operator=(const SinkRunner&) = delete;
 
-  // Starts the sender threads (unless options.deliver is false) and the
-  // store thread. Fails if the first RecordMaker cannot be made.
+  // Starts the sender threads (they wait while the sink is paused, so a
+  // resume can send) and the store thread. Fails if a RecordMaker cannot be
+  // made.
   Status Start();
   // Hands a message over; its memory is charged to the budget now.
   void Enqueue(std::unique_ptr<Message> message);
@@ -138,6 +216,26 @@ class SinkRunner {
 
   SinkStats Stats() const;
   const SinkRunnerOptions& options() const { return options_; }
+  const SinkMetrics& metrics() const { return *metrics_; }
+
+  // ---- operators (the API) ----
+  // Held messages with id > after_id, one state or all, increasing id.
+  Result<HeldPage> ListHeld(std::optional<HeldState> state, uint64_t after_id, size_t limit);
+  // One held message with its change; nullopt if the sink holds no such id.
+  Result<std::optional<HeldMessage>> GetHeld(uint64_t id);
+  // Delivered messages with id < before_id (0: from the newest), newest first.
+  std::vector<DeliveredMessage> ListDelivered(uint64_t before_id, size_t limit, bool* more) const;
+  std::optional<DeliveredMessage> GetDelivered(uint64_t id) const;
+  // Redeliver: make the selection due now (deliver counts kept). Discard:
+  // drop it for good; its groups go on. kOne: kNotFound for an unknown id,
+  // kUnavailable for a message in flight. kAll is for Discard only.
+  Result<ActionCount> Redeliver(Selection selection, uint64_t id);
+  Result<ActionCount> Discard(Selection selection, uint64_t id);
+  // Paused: nothing is sent (requests in flight finish); messages collect and
+  // go to the store after spill_after. Resumed: sending starts again.
+  void SetPaused(bool paused);
+  Result<SinkBacklog> Backlog();
+  SinkCondition Condition() const;
 
  private:
   struct Request;
@@ -148,7 +246,16 @@ class SinkRunner {
   // without mu_.
   void Deliver(std::vector<Message*>& batch, RecordMaker& maker, Record& record);
   // Outcomes; called with mu_ held.
-  void SucceedLocked(Message* m, bool filtered, SteadyTime now, StoreWork& work);
+  // `outcome` and `stream`: what Kinesis said of a put record (null: filtered).
+  void SucceedLocked(Message* m, SteadyTime now, StoreWork& work,
+                     kinesis::RecordOutcome* outcome = nullptr,
+                     const config::StreamArn* stream = nullptr);
+  // Drops a message taken out of the dispatcher or the spill buffer for good.
+  void DropLocked(std::unique_ptr<Message> owned, StoreWork& work);
+  // Removes a spill-buffer message by id; null if none.
+  std::unique_ptr<Message> TakeFromSpillBufferLocked(uint64_t id);
+  HeldMessage HeldFromMemoryLocked(const Message& m, bool in_flight, SteadyTime now,
+                                   WallTime wall) const;
   void FailLocked(Message* m, const std::string& error, SteadyTime now, StoreWork& work);
   void FinishStoreWorkLocked(StoreWork& work);
   void ReleaseLocked(std::unique_ptr<Message> owned);
@@ -204,20 +311,18 @@ class SinkRunner {
 
   std::vector<std::thread> senders_;
   std::thread store_thread_;
-  bool started_ = false;  // GUARDED_BY(mu_)
-  bool stopped_ = false;  // GUARDED_BY(mu_)
+  bool paused_ = false;                        // GUARDED_BY(mu_)
+  std::string last_request_error_;             // GUARDED_BY(mu_)
+  std::optional<WallTime> last_delivered_at_;  // GUARDED_BY(mu_)
+  // The last kDeliveredKept delivered messages, a ring from delivered_next_.
+  std::vector<DeliveredMessage> delivered_ring_;  // GUARDED_BY(mu_)
+  size_t delivered_next_ = 0;                     // GUARDED_BY(mu_)
+  bool started_ = false;                          // GUARDED_BY(mu_)
+  bool stopped_ = false;                          // GUARDED_BY(mu_)
   bool stop_clean_ = true;
 
-  std::atomic<uint64_t> ingested_{0};
-  std::atomic<uint64_t> delivered_{0};
-  std::atomic<uint64_t> filtered_{0};
-  std::atomic<uint64_t> failed_attempts_{0};
-  std::atomic<uint64_t> discarded_{0};
-  std::atomic<uint64_t> oversize_{0};
-  std::atomic<uint64_t> requests_{0};
-  std::atomic<uint64_t> request_failures_{0};
-  std::atomic<uint64_t> stored_{0};
-  std::atomic<uint64_t> loaded_{0};
+  std::unique_ptr<metrics::Registry> own_registry_;  // when options.metrics is null
+  std::unique_ptr<SinkMetrics> metrics_;
 };
 
 }  // namespace sluice::delivery
