@@ -17,9 +17,10 @@
 // (backing_off and failed).
 //
 // Thread safety: every method may be called from any thread, concurrently.
-// Errors are values: kNotFound for an unknown sink or message id,
-// kInvalidArgument for a request that cannot be done as asked (e.g. discard a
-// message in flight), kIo/kInternal for the store.
+// Errors are values: kNotFound for an unknown sink or message id (404),
+// kUnavailable for acting on a message in flight (409: try again),
+// kInvalidArgument for a malformed cursor (400), kIo/kInternal for the
+// store (500).
 #pragma once
 
 #include <cstddef>
@@ -161,8 +162,8 @@ class Control {
 
   // Redeliver: make the selected messages due now (their deliver counts are
   // kept). Discard: drop them for good; their groups move on. A message in
-  // flight cannot be acted on: kOne returns kInvalidArgument, bulk actions
-  // count it in `skipped`.
+  // flight cannot be acted on: kOne returns kUnavailable, bulk actions count
+  // it in `skipped`.
   virtual Result<ActionResult> Redeliver(std::string_view sink, Selection selection,
                                          uint64_t id) = 0;
   virtual Result<ActionResult> Discard(std::string_view sink, Selection selection, uint64_t id) = 0;

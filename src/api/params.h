@@ -1,0 +1,55 @@
+// What a request names, parsed: path segments, message ids, the message
+// listing's query parameters and the bulk actions' body (docs/api.md).
+//
+// Pure functions. Errors are kInvalidArgument with a message that names the
+// parameter and quotes what was sent (cut to a readable length), e.g.
+//   limit must be an integer from 1 to 1000, got "0"
+// The server answers them with 400 bad_request.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/control.h"
+#include "base/result.h"
+
+namespace sluice::api {
+
+inline constexpr size_t kDefaultMessageLimit = 50;
+inline constexpr size_t kMaxMessageLimit = 1000;
+// Cursors are opaque, but ours are short; a longer one is not ours.
+inline constexpr size_t kMaxCursorBytes = 256;
+
+// The path of a request target (no query) split at '/' and each segment
+// %-decoded: "/api/sinks/a%2Fb" gives {"api", "sinks", "a/b"}. Empty segments
+// are kept ("/a//b/" gives {"a", "", "b", ""}). A '%' not followed by two hex
+// digits is an error.
+Result<std::vector<std::string>> SplitPath(std::string_view path);
+
+// A message id: an unsigned 64-bit decimal integer, digits only (no sign,
+// space or exponent).
+Result<uint64_t> ParseMessageId(std::string_view text);
+
+// The listing's parameters. An empty value means the same as an absent one
+// (so "?state=" lists every held message).
+Result<size_t> ParseLimit(std::string_view text);  // 1..1000
+Result<std::optional<MessageState>> ParseStateParam(std::string_view text);
+Result<std::string> ParseCursor(std::string_view text);  // printable ASCII, bounded
+
+enum class BulkAction { kRedeliver, kDiscard };
+
+// The body of POST .../messages/redeliver|discard: {"state": "failed"}, or
+// for discard also {"state": "all"}. An empty body, anything but a JSON
+// object with exactly that member, or another state is an error, so a stray
+// POST cannot act on every message.
+Result<Selection> ParseBulkBody(BulkAction action, std::string_view body);
+
+// `text` in double quotes for an error message: at most 64 bytes of it, with
+// '"', '\\' and control characters escaped.
+std::string QuoteForMessage(std::string_view text);
+
+}  // namespace sluice::api
