@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <random>
 
+#include "api/server.h"
+#include "api/token.h"
 #include "app/clients.h"
 #include "app/function_record_maker.h"
 #include "app/router.h"
+#include "app/service_control.h"
 #include "base/log.h"
 #include "delivery/ack_tracker.h"
 #include "delivery/sink_runner.h"
@@ -85,6 +88,7 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Settings& setting
       options.deliver = sink.status != config::SinkStatus::kPaused;
       options.store = service->store_.get();
       options.spill_after = settings.spill_after;
+      options.metrics = &service->registry_;
       auto summary = client->DescribeStream(sink.destination.stream);
       if (summary.ok()) {
         options.max_record_bytes = summary->max_record_bytes;
@@ -121,10 +125,31 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Settings& setting
   if (service->databases_.empty()) {
     return Error(ErrorCode::kConfig, "no sink is active or paused: nothing to run");
   }
+  std::vector<ControlledSink> controlled;
+  for (auto& db : service->databases_) {
+    for (auto& runner : db->runners) {
+      controlled.push_back({db->settings->name, runner.get(), &db->acks, db->source.get()});
+    }
+  }
+  service->control_ =
+      std::make_unique<ServiceControl>(std::move(controlled), service->registry_, clock);
+  SLUICE_ASSIGN_OR_RETURN(api::ResolvedToken token, api::ResolveApiToken(settings, true));
+  if (token.created) {
+    SLUICE_LOG_INFO("API token created in {} (the CLI and the console use it)", token.source);
+  } else {
+    SLUICE_LOG_INFO("API token from {}", token.source);
+  }
+  api::ServerOptions server_options;
+  server_options.listen = settings.api.listen;
+  server_options.token = std::move(token.token);
+  service->server_ = std::make_unique<api::Server>(*service->control_, std::move(server_options));
   return service;
 }
 
 Status Service::Start() {
+  // The API first: an address in use fails the start before anything runs.
+  SLUICE_RETURN_IF_ERROR(server_->Start());
+  SLUICE_LOG_INFO("API, metrics and console on http://{}", settings_.api.listen);
   for (auto& db : databases_) {
     for (size_t i = 0; i < db->runners.size(); ++i) {
       if (db->sink_settings[i]->status == config::SinkStatus::kPaused) {
@@ -144,6 +169,8 @@ Status Service::Start() {
   }
   return OkStatus();
 }
+
+int Service::api_port() const { return server_ ? server_->port() : 0; }
 
 void Service::OnSourceExit(const Status& status) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -173,6 +200,8 @@ bool Service::Stop() {
     if (stopped_) return stop_clean_;
     stopped_ = true;
   }
+  // 0. The API first: no operator action races the shutdown.
+  if (server_) server_->Stop();
   // 1. Let in-flight requests finish so their outcomes count, within the
   //    deadline; messages bound for the store are written.
   const auto deadline = clock_.Now() + settings_.shutdown_timeout;

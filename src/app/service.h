@@ -24,8 +24,15 @@
 #include "config/settings.h"
 #include "delivery/memory_budget.h"
 #include "delivery/message_store.h"
+#include "metrics/registry.h"
+
+namespace sluice::api {
+class Server;
+}
 
 namespace sluice::app {
+
+class ServiceControl;
 
 class Service {
  public:
@@ -34,8 +41,11 @@ class Service {
                                                  const Clock& clock);
   ~Service();
 
-  // Starts the sender and source threads.
+  // Starts the sender and source threads, then the API server (api.listen);
+  // an address that cannot be bound is an error.
   Status Start();
+  // The API server's port once started (0 before).
+  int api_port() const;
   // Asks Wait() to return (from a signal thread, say). Thread-safe.
   void RequestStop();
   // Blocks until a source ends on its own (a fatal error) or RequestStop().
@@ -55,9 +65,12 @@ class Service {
   const config::Settings& settings_;
   const Clock& clock_;
   delivery::MemoryBudget budget_;
+  metrics::Registry registry_;
   std::atomic<uint64_t> next_message_id_{0};
   std::unique_ptr<delivery::MessageStore> store_;
   std::vector<std::unique_ptr<Database>> databases_;
+  std::unique_ptr<ServiceControl> control_;
+  std::unique_ptr<api::Server> server_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -222,11 +222,14 @@ Status ReplicationSource::RunSession(bool* streamed) {
     }
   }
   *streamed = true;
+  streaming_.store(true, std::memory_order_relaxed);
   SLUICE_LOG_INFO("streaming slot '{}' of database '{}' from {} (publication '{}')",
                   settings_.slot_name, settings_.name,
                   start.value() == 0 ? std::string("its confirmed position") : start.ToString(),
                   settings_.publication_name);
-  return Stream(conn);
+  Status st = Stream(conn);
+  streaming_.store(false, std::memory_order_relaxed);
+  return st;
 }
 
 Status ReplicationSource::SendStatus(pg_conn* conn, bool* sent) {
@@ -251,6 +254,7 @@ Status ReplicationSource::HandleCopyData(pg_conn* conn, std::string_view bytes,
                                          SteadyTime* next_status) {
   SLUICE_ASSIGN_OR_RETURN(CopyMessage msg, ParseCopyData(bytes));
   if (auto* x = std::get_if<XLogData>(&msg)) {
+    NoteServerWalEnd(x->wal_end);
     Status st = assembler_.Process(x->payload);
     if (!st.ok()) {
       return st.error().WithContext(fmt::format("decoding WAL at {} from slot '{}'",
@@ -259,6 +263,7 @@ Status ReplicationSource::HandleCopyData(pg_conn* conn, std::string_view bytes,
     return OkStatus();
   }
   const auto& keepalive = std::get<PrimaryKeepalive>(msg);
+  NoteServerWalEnd(keepalive.wal_end);
   if (!assembler_.InTransaction()) handler_.OnIdle(keepalive.wal_end);
   if (keepalive.reply_requested) {
     bool sent = false;

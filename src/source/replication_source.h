@@ -71,6 +71,12 @@ class ReplicationSource {
   // Thread-safe; idempotent.
   void Stop();
 
+  // For the API and metrics (any thread): the server's end of WAL from its
+  // last message (0 before the first), and whether a replication stream is
+  // running now.
+  Lsn ServerWalEnd() const { return Lsn(server_wal_end_.load(std::memory_order_relaxed)); }
+  bool streaming() const { return streaming_.load(std::memory_order_relaxed); }
+
  private:
   // One connection's life. `*streamed` is set once START_REPLICATION succeeded.
   Status RunSession(bool* streamed);
@@ -80,6 +86,11 @@ class ReplicationSource {
   // Waits `d` or until Stop(); returns false if stopped.
   bool SleepUnlessStopped(std::chrono::milliseconds d);
   bool Stopping() const { return stop_.load(std::memory_order_acquire); }
+  void NoteServerWalEnd(Lsn lsn) {
+    if (lsn.value() > server_wal_end_.load(std::memory_order_relaxed)) {
+      server_wal_end_.store(lsn.value(), std::memory_order_relaxed);
+    }
+  }
 
   class CatalogPrimaryKeys;  // PrimaryKeyLookup over a normal connection
 
@@ -93,6 +104,8 @@ class ReplicationSource {
   ChangeAssembler assembler_;
 
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> server_wal_end_{0};
+  std::atomic<bool> streaming_{false};
   int wake_fd_ = -1;  // eventfd: Stop() wakes a poll() in Stream()
   std::mutex mu_;
   std::condition_variable cv_;  // with mu_: Stop() wakes the backoff sleep
