@@ -3,7 +3,10 @@
 //   sluice run   -c sluice.yaml   the service
 //   sluice check -c sluice.yaml   validate config, database and streams
 //   sluice messages list|show|redeliver|discard -c sluice.yaml ...
-//                                 messages in the local store (sluice stopped)
+//                                 a sink's messages: through the API of a
+//                                 running sluice, else in the local store
+//   sluice sinks list|pause|resume -c sluice.yaml ...
+//                                 sinks of a running sluice (through the API)
 //   sluice version
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "api/token.h"
+#include "app/api_client.h"
+#include "app/api_commands.h"
 #include "app/check.h"
 #include "app/exit_codes.h"
 #include "app/messages_command.h"
@@ -25,6 +31,7 @@
 #include "base/log.h"
 #include "config/loader.h"
 #include "functions/runtime.h"
+#include "http/curl_transport.h"
 
 namespace {
 
@@ -133,12 +140,15 @@ int Check(const std::string& path) {
   return problems == 0 ? kExitOk : kExitFailure;
 }
 
-// Options of `sluice messages <verb>` as parsed by CLI11.
+// Options of `sluice messages <verb>` and `sluice sinks <verb>` as parsed by
+// CLI11.
 struct MessagesArgs {
   std::string config_path;
+  std::string api;  // --api: overrides the config's api.listen
   bool json = false;
   std::string sink;
   std::string state = "all";
+  std::string cursor;
   uint64_t after = 0;
   size_t limit = sluice::app::kDefaultMessagesLimit;
   std::optional<uint64_t> id;
@@ -147,17 +157,100 @@ struct MessagesArgs {
   bool yes = false;
 };
 
+struct SinksArgs {
+  std::string config_path;
+  std::string api;
+  bool json = false;
+  std::string name;
+};
+
 int Usage(const std::string& message) {
   std::fprintf(stderr, "sluice: %s\nRun with --help for more information.\n", message.c_str());
   return sluice::app::kExitUsage;
 }
 
+int Failed(const sluice::Error& error) {
+  std::cout.flush();
+  std::fprintf(stderr, "sluice: %s\n", error.message().c_str());
+  return sluice::app::ExitCodeFor(error);
+}
+
+// The API client of a command: the address from --api or the config, the
+// token as `sluice run` finds it (never from the command line).
+std::optional<sluice::app::ApiClient> ClientFor(const sluice::config::Settings& settings,
+                                                const std::string& api,
+                                                sluice::http::Transport& transport,
+                                                int* exit_code) {
+  auto address = sluice::app::ResolveApiAddress(settings, api);
+  if (!address.ok()) {
+    *exit_code = Failed(address.error());
+    return std::nullopt;
+  }
+  return sluice::app::ApiClient(transport, std::move(*address),
+                                sluice::api::ResolveApiToken(settings, /*create=*/false));
+}
+
+// The same command on the local store, when no sluice answered.
+int MessagesOffline(const std::string& verb, const MessagesArgs& args,
+                    const sluice::config::Settings& settings,
+                    const sluice::app::ListState& list_state,
+                    sluice::app::MessageSelection selection, sluice::WallTime now) {
+  using sluice::app::OutputFormat;
+  const OutputFormat format = args.json ? OutputFormat::kJson : OutputFormat::kTable;
+  if (verb == "list" && !list_state.store) {
+    return Failed(sluice::Error(sluice::ErrorCode::kUnavailable,
+                                "--state " + args.state +
+                                    " needs a running sluice: a stopped one holds only pending "
+                                    "and failed messages, in its local store"));
+  }
+  if (verb == "list" && !args.cursor.empty()) {
+    return Failed(sluice::Error(sluice::ErrorCode::kInvalidArgument,
+                                "--cursor pages the list of a running sluice; page the local "
+                                "store with --after ID"));
+  }
+  // show, redeliver and discard need a sink; list without one lists every
+  // sink of the store.
+  std::string sink = args.sink;
+  if (verb != "list") {
+    auto chosen = sluice::app::SinkForCommand(settings, args.sink);
+    if (!chosen.ok()) return Failed(chosen.error());
+    sink = *chosen;
+  }
+  auto store = sluice::app::OpenStoreForCommand(settings);
+  if (!store.ok()) return Failed(store.error());
+  sluice::Status st;
+  if (verb == "list") {
+    sluice::app::ListMessagesOptions options;
+    options.state = *list_state.store;
+    options.sink = sink;
+    options.after_id = args.after;
+    options.limit = args.limit;
+    options.format = format;
+    st = sluice::app::ListMessages(**store, settings, options, now, std::cout);
+  } else if (verb == "show") {
+    st = sluice::app::ShowMessage(**store, settings, {sink, *args.id, format}, now, std::cout);
+  } else {
+    sluice::app::MessageActionOptions options;
+    options.sink = sink;
+    options.selection = selection;
+    options.id = args.id.value_or(0);
+    options.confirmed = args.yes;
+    options.format = format;
+    st = verb == "redeliver" ? sluice::app::RedeliverMessages(**store, settings, options, std::cout)
+                             : sluice::app::DiscardMessages(**store, settings, options, std::cout);
+  }
+  std::cout.flush();
+  if (!st.ok()) return Failed(st.error());
+  return kExitOk;
+}
+
 int Messages(const std::string& verb, const MessagesArgs& args) {
+  using sluice::app::ApiOutcome;
   using sluice::app::MessageSelection;
   using sluice::app::OutputFormat;
   const OutputFormat format = args.json ? OutputFormat::kJson : OutputFormat::kTable;
 
-  // The command line first: nothing is opened for a bad one.
+  // The command line first: nothing is opened or sent for a bad one.
   MessageSelection selection = MessageSelection::kOne;
   if (verb == "redeliver" || verb == "discard") {
     const int chosen = (args.id ? 1 : 0) + (args.failing ? 1 : 0) + (args.all ? 1 : 0);
@@ -167,29 +260,30 @@ int Messages(const std::string& verb, const MessagesArgs& args) {
     if (args.failing) selection = MessageSelection::kFailing;
     if (args.all) selection = MessageSelection::kAll;
   }
+  auto list_state = sluice::app::ParseListState(args.state);
+  if (!list_state.ok()) return Usage(list_state.error().message());
 
   auto settings = Load(args.config_path);
   if (!settings) return kExitConfigError;
-  auto store = sluice::app::OpenStoreForCommand(*settings);
-  if (!store.ok()) {
-    std::fprintf(stderr, "sluice: %s\n", store.error().message().c_str());
-    return sluice::app::ExitCodeFor(store.error());
-  }
+  sluice::http::CurlTransport transport;
+  int exit_code = kExitOk;
+  auto client = ClientFor(*settings, args.api, transport, &exit_code);
+  if (!client) return exit_code;
+
   const sluice::WallTime now = sluice::SystemClock::Instance().WallNow();
-  sluice::Status st;
+  sluice::Result<ApiOutcome> outcome = ApiOutcome::kDone;
   if (verb == "list") {
-    sluice::app::ListMessagesOptions options;
-    options.state = args.state == "failing"   ? sluice::delivery::StoredState::kFailing
-                    : args.state == "waiting" ? sluice::delivery::StoredState::kWaiting
-                                              : sluice::delivery::StoredState::kAll;
+    sluice::app::ApiListOptions options;
     options.sink = args.sink;
-    options.after_id = args.after;
+    options.state = list_state->api;
+    options.cursor = args.cursor;
     options.limit = args.limit;
+    options.after_id = args.after;
     options.format = format;
-    st = sluice::app::ListMessages(**store, *settings, options, now, std::cout);
+    outcome = sluice::app::ListMessagesViaApi(*client, *settings, options, now, std::cout);
   } else if (verb == "show") {
-    st =
-        sluice::app::ShowMessage(**store, *settings, {args.sink, *args.id, format}, now, std::cout);
+    outcome = sluice::app::ShowMessageViaApi(*client, *settings, {args.sink, *args.id, format}, now,
+                                             std::cout);
   } else {
     sluice::app::MessageActionOptions options;
     options.sink = args.sink;
@@ -197,15 +291,38 @@ int Messages(const std::string& verb, const MessagesArgs& args) {
     options.id = args.id.value_or(0);
     options.confirmed = args.yes;
     options.format = format;
-    st = verb == "redeliver"
-             ? sluice::app::RedeliverMessages(**store, *settings, options, std::cout)
-             : sluice::app::DiscardMessages(**store, *settings, options, std::cout);
+    outcome = verb == "redeliver"
+                  ? sluice::app::RedeliverViaApi(*client, *settings, options, std::cout)
+                  : sluice::app::DiscardViaApi(*client, *settings, options, std::cout);
   }
   std::cout.flush();
-  if (!st.ok()) {
-    std::fprintf(stderr, "sluice: %s\n", st.error().message().c_str());
-    return sluice::app::ExitCodeFor(st.error());
+  if (!outcome.ok()) return Failed(outcome.error());
+  if (*outcome == ApiOutcome::kDone) return kExitOk;
+
+  std::fprintf(stderr, "%s\n", sluice::app::NotRunningNotice(*client).c_str());
+  return MessagesOffline(verb, args, *settings, *list_state, selection, now);
+}
+
+int Sinks(const std::string& verb, const SinksArgs& args) {
+  using sluice::app::OutputFormat;
+  const OutputFormat format = args.json ? OutputFormat::kJson : OutputFormat::kTable;
+  auto settings = Load(args.config_path);
+  if (!settings) return kExitConfigError;
+  sluice::http::CurlTransport transport;
+  int exit_code = kExitOk;
+  auto client = ClientFor(*settings, args.api, transport, &exit_code);
+  if (!client) return exit_code;
+  sluice::Status st;
+  if (verb == "list") {
+    st = sluice::app::ListSinks(*client, format, std::cout);
+  } else {
+    st = sluice::app::ChangeSink(
+        *client, args.name,
+        verb == "pause" ? sluice::app::SinkAction::kPause : sluice::app::SinkAction::kResume,
+        format, std::cout);
   }
+  std::cout.flush();
+  if (!st.ok()) return Failed(st.error());
   return kExitOk;
 }
 
@@ -225,37 +342,65 @@ int main(int argc, char** argv) {
   check->add_option("-c,--config", config_path, "Config file")->capture_default_str();
   auto* version = app.add_subcommand("version", "Print the version");
 
-  // sluice messages <verb>: offline, on the local store of a stopped sluice.
+  // sluice messages <verb>: through the API of a running sluice; when nothing
+  // answers there, on the local store directly.
   MessagesArgs margs;
   auto* messages = app.add_subcommand(
-      "messages", "Messages waiting in the local store (run while sluice is stopped)");
+      "messages",
+      "A sink's messages: through the API of a running sluice, else in the local "
+      "store");
   messages->require_subcommand(1);
-  messages->fallthrough();  // --config and --json may follow the verb
+  messages->fallthrough();  // --config, --api and --json may follow the verb
   messages->add_option("-c,--config", margs.config_path, "Config file")->required();
+  messages->add_option("--api", margs.api,
+                       "API address, e.g. http://127.0.0.1:7376 (default: the config's "
+                       "api.listen)");
   messages->add_flag("--json", margs.json, "Print one JSON document");
-  auto* m_list = messages->add_subcommand("list", "List stored messages, one page");
-  m_list->add_option("--sink", margs.sink, "Only this sink (default: all sinks)");
-  m_list->add_option("--state", margs.state, "all | failing | waiting")
-      ->check(CLI::IsMember({"all", "failing", "waiting"}))
+  const char* sink_help = "Sink (default: the config's only sink)";
+  auto* m_list = messages->add_subcommand("list", "List a sink's messages, one page");
+  m_list->add_option("--sink", margs.sink, sink_help);
+  m_list
+      ->add_option("--state", margs.state,
+                   "all | pending | in_flight | backing_off | failed | delivered "
+                   "(waiting = pending, failing = failed)")
+      ->check(CLI::IsMember({"all", "pending", "in_flight", "backing_off", "failed", "delivered",
+                             "waiting", "failing"}))
       ->capture_default_str();
-  m_list->add_option("--after", margs.after, "Show messages with an id above this one");
+  m_list->add_option("--cursor", margs.cursor, "Next page of a running sluice's list");
+  m_list->add_option("--after", margs.after,
+                     "Next page of the local store's list: messages with an id above this one");
   m_list->add_option("--limit", margs.limit, "Messages per page")
       ->check(CLI::Range(size_t{1}, sluice::app::kMaxMessagesLimit))
       ->capture_default_str();
   auto* m_show = messages->add_subcommand("show", "Show one message with its payload");
   m_show->add_option("id", margs.id, "Message id")->required();
-  m_show->add_option("--sink", margs.sink, "Sink")->required();
+  m_show->add_option("--sink", margs.sink, sink_help);
   auto* m_redeliver =
       messages->add_subcommand("redeliver", "Make a message, or all failing ones, due now");
   m_redeliver->add_option("id", margs.id, "Message id");
   m_redeliver->add_flag("--failing", margs.failing, "Every failing message of the sink");
-  m_redeliver->add_option("--sink", margs.sink, "Sink")->required();
-  auto* m_discard = messages->add_subcommand("discard", "Delete stored messages for good");
+  m_redeliver->add_option("--sink", margs.sink, sink_help);
+  auto* m_discard = messages->add_subcommand("discard", "Drop messages for good");
   m_discard->add_option("id", margs.id, "Message id");
   m_discard->add_flag("--failing", margs.failing, "Every failing message of the sink (with --yes)");
   m_discard->add_flag("--all", margs.all, "Every message of the sink (with --yes)");
   m_discard->add_flag("--yes", margs.yes, "Confirm a bulk discard");
-  m_discard->add_option("--sink", margs.sink, "Sink")->required();
+  m_discard->add_option("--sink", margs.sink, sink_help);
+
+  // sluice sinks <verb>: through the API of a running sluice.
+  SinksArgs sargs;
+  auto* sinks = app.add_subcommand("sinks", "Sinks of a running sluice (through its API)");
+  sinks->require_subcommand(1);
+  sinks->fallthrough();
+  sinks->add_option("-c,--config", sargs.config_path, "Config file")->required();
+  sinks->add_option("--api", sargs.api,
+                    "API address, e.g. http://127.0.0.1:7376 (default: the config's api.listen)");
+  sinks->add_flag("--json", sargs.json, "Print one JSON document");
+  auto* s_list = sinks->add_subcommand("list", "Sinks with status, health, throughput and lag");
+  auto* s_pause = sinks->add_subcommand("pause", "Stop sending; messages collect");
+  s_pause->add_option("name", sargs.name, "Sink")->required();
+  auto* s_resume = sinks->add_subcommand("resume", "Send again");
+  s_resume->add_option("name", sargs.name, "Sink")->required();
 
   try {
     app.parse(argc, argv);
@@ -264,7 +409,8 @@ int main(int argc, char** argv) {
     // name the word it did not know instead.
     if (app.get_subcommands().empty() && !app.remaining().empty()) {
       std::fprintf(stderr,
-                   "sluice: unknown command \"%s\" (commands: run, check, messages, version)\n"
+                   "sluice: unknown command \"%s\" (commands: run, check, messages, sinks, "
+                   "version)\n"
                    "Run with --help for more information.\n",
                    app.remaining().front().c_str());
       return sluice::app::kExitUsage;
@@ -281,6 +427,17 @@ int main(int argc, char** argv) {
         return sluice::app::kExitUsage;
       }
     }
+    if (sinks->parsed() && sinks->get_subcommands().empty()) {
+      std::vector<std::string> left = sinks->remaining();
+      if (left.empty()) left = app.remaining();
+      if (!left.empty()) {
+        std::fprintf(stderr,
+                     "sluice: unknown command \"sinks %s\" (commands: list, pause, resume)\n"
+                     "Run with --help for more information.\n",
+                     left.front().c_str());
+        return sluice::app::kExitUsage;
+      }
+    }
     int code = app.exit(e);
     return code == 0 ? kExitOk : sluice::app::kExitUsage;
   }
@@ -293,6 +450,9 @@ int main(int argc, char** argv) {
   if (check->parsed()) return Check(config_path);
   for (auto* verb : {m_list, m_show, m_redeliver, m_discard}) {
     if (verb->parsed()) return Messages(verb->get_name(), margs);
+  }
+  for (auto* verb : {s_list, s_pause, s_resume}) {
+    if (verb->parsed()) return Sinks(verb->get_name(), sargs);
   }
   return sluice::app::kExitUsage;
 }

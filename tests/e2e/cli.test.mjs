@@ -268,10 +268,16 @@ test('wal_level not logical: run exits 1 before creating anything, check reports
 
 test('a bad command line exits 64 and names what is wrong', async () => {
   const cases = [
-    [['frobnicate'], 'sluice: unknown command "frobnicate" (commands: run, check, messages, version)'],
+    [['frobnicate'],
+     'sluice: unknown command "frobnicate" (commands: run, check, messages, sinks, version)'],
     [['messages', 'list'], '--config is required'],
     [['messages', 'frob', '-c', 'sluice.yaml'],
      'sluice: unknown command "messages frob" (commands: list, show, redeliver, discard)'],
+    [['sinks', 'frob', '-c', 'sluice.yaml'],
+     'sluice: unknown command "sinks frob" (commands: list, pause, resume)'],
+    [['sinks', 'pause', '-c', 'sluice.yaml'], 'name is required'],
+    [['messages', 'list', '--state', 'stuck', '-c', 'sluice.yaml'],
+     '--state: stuck not in {all,pending,in_flight,backing_off,failed,delivered,waiting,failing}'],
     [['run', '--nope'], 'The following argument was not expected: --nope'],
     [['check', '-c'], '--config: 1 required TEXT missing'],
     [['--log-level', 'loud', 'version'], '--log-level: loud not in {debug,info,warn,error}'],
@@ -285,7 +291,11 @@ test('a bad command line exits 64 and names what is wrong', async () => {
   }
 });
 
-// `sluice messages` works on the local store of a stopped sluice (issue 3).
+// `sluice messages` works on the local store of a stopped sluice (issue 3):
+// nothing answers at the config's api.listen here, so each command says so on
+// stderr and falls back to the store (docs/operations.md).
+const notRunning = () => `sluice is not running (no answer at 127.0.0.1:${env.services.apiPort}): ` +
+    'acting on the local store directly\n';
 function messagesConfig(name) {
   const dataDir = path.join(env.services.tmp, `messages-${name}`, 'data');
   const line = `data_dir: ${JSON.stringify(dataDir)}`;
@@ -299,18 +309,39 @@ test('sluice messages list on an empty data_dir prints an empty list and exits 0
   const table = await runSluice(['messages', 'list', '--config', file]);
   assertExit(table, 0);
   assert.equal(table.stdout, 'no messages in the local store\n');
+  assert.equal(table.stderr, notRunning());
   const json = await runSluice(['messages', 'list', '--config', file, '--json']);
   assertExit(json, 0);
   assert.deepEqual(JSON.parse(json.stdout), {messages: [], next_after: 0, more: false});
   const show = await runSluice(['messages', 'show', '7', '--sink', 'kinesis-sink', '--config', file]);
   assertExit(show, kExitFailure);
-  assert.equal(show.stderr, 'sluice: no message 7 in sink kinesis-sink\n');
+  assert.equal(show.stderr, notRunning() + 'sluice: no message 7 in sink kinesis-sink\n');
+  // --sink may be left out: the config has one sink.
+  const only = await runSluice(['messages', 'show', '7', '--config', file]);
+  assertExit(only, kExitFailure);
+  assert.equal(only.stderr, notRunning() + 'sluice: no message 7 in sink kinesis-sink\n');
+  // A bulk discard without --yes is refused before anything is tried.
   const bulk = await runSluice(['messages', 'discard', '--all', '--sink', 'kinesis-sink', '-c', file]);
   assertExit(bulk, kExitUsage);
-  assert.match(bulk.stderr, /add --yes to confirm/);
+  assert.equal(bulk.stderr,
+               'sluice: discard --all drops messages of sink kinesis-sink for good; add --yes to confirm\n');
   const sink = await runSluice(['messages', 'list', '--sink', 'nope', '-c', file]);
   assertExit(sink, kExitUsage);
   assert.match(sink.stderr, /no sink named "nope"/);
+  // The states and the cursor of a running sluice are refused offline.
+  const delivered = await runSluice(['messages', 'list', '--state', 'delivered', '-c', file]);
+  assertExit(delivered, kExitFailure);
+  assert.equal(delivered.stderr, notRunning() + 'sluice: --state delivered needs a running ' +
+               'sluice: a stopped one holds only pending and failed messages, in its local store\n');
+  const cursor = await runSluice(['messages', 'list', '--cursor', '5', '-c', file]);
+  assertExit(cursor, kExitUsage);
+  assert.match(cursor.stderr, /--cursor pages the list of a running sluice; page the local store with --after ID\n$/);
+  // sluice sinks needs a running sluice.
+  const sinks = await runSluice(['sinks', 'list', '-c', file]);
+  assertExit(sinks, kExitFailure);
+  assert.equal(sinks.stderr, `sluice: sluice is not running (no answer at 127.0.0.1:${env.services.apiPort}): ` +
+               '`sluice sinks` needs a running sluice\n');
+  assert.equal(sinks.stdout, '');
 });
 
 // The lock is held by the sqlite3 shell (Debian package sqlite3).
@@ -338,6 +369,7 @@ test('sluice messages on a data_dir whose store is locked exits 1 saying to stop
     const result = await runSluice(['messages', 'list', '-c', file]);
     assertExit(result, kExitFailure);
     assert.equal(result.stderr,
+                 notRunning() +
                  `sluice: data_dir ${dataDir} is in use by a running sluice (its message store ` +
                  'is locked); stop sluice first, then run this command again\n');
     assert.equal(result.stdout, '');
