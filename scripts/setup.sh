@@ -25,6 +25,8 @@ fi
 # Tests: PostgreSQL 15 server and client, clang + its runtime for libFuzzer,
 # Node (kinesis-local, kinesalite, the AWS SDK reader), the AWS CLI.
 # Tools the scripts use: curl, ss (iproute2), runuser (util-linux), ps (procps).
+# Browser tests (tests/e2e/console.test.mjs): Debian's chromium, driven by
+# playwright-core from tools/node (no browser download from npm).
 readonly apt_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libpq-dev postgresql-15 postgresql-client-15
@@ -34,6 +36,7 @@ readonly apt_packages=(
   rapidjson-dev nlohmann-json3-dev sqlite3
   clang libclang-rt-14-dev clang-format
   awscli curl ca-certificates iproute2 procps util-linux
+  chromium
 )
 
 missing_apt_packages() {
@@ -117,7 +120,9 @@ verify() {
     require('@aws-sdk/client-kinesis');
     require('kinesalite');
     require.resolve('kinesis-local/main.js');
+    require('playwright-core');
   ") || die "npm packages in tools/node do not load"
+  [[ -x /usr/bin/chromium ]] || die "chromium missing (the browser tests use /usr/bin/chromium)"
   [[ -x /usr/lib/postgresql/15/bin/initdb ]] || die "PostgreSQL 15 server binaries missing"
   command -v clang++ >/dev/null 2>&1 || die "clang++ missing"
 }
