@@ -107,7 +107,7 @@ SQL
 cat >"$demo_dir/sluice.yaml" <<EOF
 # Written by scripts/demo.sh: throwaway Postgres and kinesis-local on loopback.
 data_dir: $demo_dir/sluice-data
-api: {listen: "127.0.0.1:$api_port", token: demo-token}
+api: {listen: "127.0.0.1:$api_port"}
 databases:
   - name: app
     url: postgres://postgres:demo@127.0.0.1:$pg_port/app
@@ -143,7 +143,9 @@ done
 [[ "$(psql_app -Atc "SELECT active FROM pg_replication_slots WHERE slot_name = 'sluice_demo_slot'")" == t ]] ||
   { tail -n 30 "$demo_dir/sluice.log" >&2; die "sluice did not start streaming within 30 s"; }
 
-say "sluice is streaming; console/API would be at http://127.0.0.1:$api_port (from api.listen in sluice.yaml)"
+say "sluice is streaming; web console, API and /metrics at http://127.0.0.1:$api_port"
+say "  sign in with the API token sluice generated in $demo_dir/sluice-data/api-token"
+say "  e.g. $sluice_bin sinks list -c $demo_dir/sluice.yaml; $sluice_bin messages list -c $demo_dir/sluice.yaml --state delivered"
 say "messages read back from Kinesis by tools/node/read_stream.mjs (AWS SDK):"
 (cd tools/node && exec node read_stream.mjs --endpoint "$endpoint" --stream "$stream" --follow --format pretty) &
 reader_pid=$!
