@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <deque>
 
 #include "metrics/prometheus.h"
 #include "model/encoder.h"
@@ -14,7 +13,6 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-constexpr auto kRateWindow = std::chrono::seconds(10);
 constexpr auto kBacklogCacheFor = std::chrono::seconds(1);
 
 api::MessageState StateName(delivery::HeldState s) {
@@ -92,11 +90,9 @@ struct ServiceControl::Entry {
   std::string name;
 
   std::mutex mu;
-  // (when, delivered count) samples over the last kRateWindow, oldest first.
-  std::deque<std::pair<SteadyTime, uint64_t>> samples;  // GUARDED_BY(mu)
-  delivery::SinkBacklog backlog;                        // GUARDED_BY(mu)
-  SteadyTime backlog_at{};                              // GUARDED_BY(mu)
-  bool backlog_valid = false;                           // GUARDED_BY(mu)
+  delivery::SinkBacklog backlog;  // GUARDED_BY(mu)
+  SteadyTime backlog_at{};        // GUARDED_BY(mu)
+  bool backlog_valid = false;     // GUARDED_BY(mu)
 
   // The payload preview's own RecordMaker (functions are single-threaded).
   std::mutex preview_mu;
@@ -202,6 +198,7 @@ api::SinkSummary ServiceControl::Summarize(Entry& e) {
   s.counts.oversize = stats.oversize;
   s.counts.throttled = runner.metrics().throttled.Value();
   s.last_delivered_at = condition.last_delivered_at;
+  s.delivered_per_second = runner.DeliveredPerSecond();
 
   // Fresh for a summary (the cache serves scrapes).
   auto backlog = runner.Backlog();
@@ -214,14 +211,6 @@ api::SinkSummary ServiceControl::Summarize(Entry& e) {
       e.backlog_valid = true;
     }
     b = e.backlog;
-    // Throughput: delivered over the samples of the last kRateWindow.
-    const SteadyTime now = clock_.Now();
-    e.samples.emplace_back(now, stats.delivered);
-    while (e.samples.size() > 2 && now - e.samples[1].first >= kRateWindow) e.samples.pop_front();
-    const auto& [t0, c0] = e.samples.front();
-    const double seconds = std::chrono::duration<double>(now - t0).count();
-    if (seconds >= 0.5)
-      s.delivered_per_second = static_cast<double>(stats.delivered - c0) / seconds;
   }
   s.backlog.pending = b.pending;
   s.backlog.in_flight = b.in_flight;

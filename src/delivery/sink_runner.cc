@@ -368,6 +368,11 @@ void SinkRunner::SucceedLocked(Message* m, SteadyTime now, StoreWork& work,
     metrics_->filtered.Increment();
   } else {
     metrics_->delivered.Increment();
+    const int64_t second =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    RateBucket& bucket = rate_[static_cast<size_t>(second % (kRateSeconds + 1))];
+    if (bucket.second != second) bucket = {second, 0};
+    ++bucket.count;
     const WallTime wall = clock_.WallNow();
     const int64_t commit_us = owned->change.txn ? owned->change.txn->commit_time_us : 0;
     if (commit_us > 0) {
@@ -1076,6 +1081,17 @@ Result<SinkBacklog> SinkRunner::Backlog() {
     }
   }
   return b;
+}
+
+double SinkRunner::DeliveredPerSecond() const {
+  const int64_t second =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t sum = 0;
+  for (const RateBucket& b : rate_) {
+    if (b.second >= second - kRateSeconds && b.second < second) sum += b.count;
+  }
+  return static_cast<double>(sum) / kRateSeconds;
 }
 
 SinkCondition SinkRunner::Condition() const {

@@ -39,6 +39,7 @@
 // memory and store.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -236,6 +237,8 @@ class SinkRunner {
   void SetPaused(bool paused);
   Result<SinkBacklog> Backlog();
   SinkCondition Condition() const;
+  // Messages delivered per second over the last 10 whole seconds.
+  double DeliveredPerSecond() const;
 
  private:
   struct Request;
@@ -317,8 +320,15 @@ class SinkRunner {
   // The last kDeliveredKept delivered messages, a ring from delivered_next_.
   std::vector<DeliveredMessage> delivered_ring_;  // GUARDED_BY(mu_)
   size_t delivered_next_ = 0;                     // GUARDED_BY(mu_)
-  bool started_ = false;                          // GUARDED_BY(mu_)
-  bool stopped_ = false;                          // GUARDED_BY(mu_)
+  // Deliveries per second of the steady clock, the last kRateSeconds + 1.
+  static constexpr int64_t kRateSeconds = 10;
+  struct RateBucket {
+    int64_t second = -1;
+    uint64_t count = 0;
+  };
+  std::array<RateBucket, kRateSeconds + 1> rate_{};  // GUARDED_BY(mu_)
+  bool started_ = false;                             // GUARDED_BY(mu_)
+  bool stopped_ = false;                             // GUARDED_BY(mu_)
   bool stop_clean_ = true;
 
   std::unique_ptr<metrics::Registry> own_registry_;  // when options.metrics is null

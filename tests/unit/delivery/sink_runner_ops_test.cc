@@ -839,5 +839,19 @@ TEST_F(SinkRunnerOpsTest, MetricsCountDeliveredFailedRetriedThrottledAndLatency)
   EXPECT_GE(m.requests.Value(), 2u);
 }
 
+TEST_F(SinkRunnerOpsTest, DeliveredPerSecondCountsTheLastTenWholeSeconds) {
+  options_.store = nullptr;
+  StartRunner();
+  for (int i = 0; i < 20; ++i) Enqueue("k" + std::to_string(i));
+  // Without a store nothing moves the fake clock: all 20 in one second.
+  ASSERT_TRUE(runner_->WaitUntilEmpty(std::chrono::seconds(60)));
+  // The current second is not whole yet: nothing counts until it is.
+  EXPECT_EQ(runner_->DeliveredPerSecond(), 0.0);
+  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_DOUBLE_EQ(runner_->DeliveredPerSecond(), 2.0);  // 20 over 10 s
+  clock_.Advance(std::chrono::seconds(10));
+  EXPECT_EQ(runner_->DeliveredPerSecond(), 0.0);  // out of the window
+}
+
 }  // namespace
 }  // namespace sluice::delivery
