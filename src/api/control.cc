@@ -31,4 +31,18 @@ const char* SinkHealthName(SinkHealth health) {
   return "healthy";
 }
 
+const char* BackfillStateName(BackfillState state) {
+  switch (state) {
+    case BackfillState::kRunning:
+      return "running";
+    case BackfillState::kDone:
+      return "done";
+    case BackfillState::kCancelled:
+      return "cancelled";
+    case BackfillState::kFailed:
+      return "failed";
+  }
+  return "running";
+}
+
 }  // namespace sluice::api

@@ -141,6 +141,36 @@ struct ActionResult {
   uint64_t skipped = 0;   // in flight at the time (bulk actions), left alone
 };
 
+// A backfill (docs/backfill.md).
+enum class BackfillState { kRunning, kDone, kCancelled, kFailed };
+// "running", "done", "cancelled", "failed".
+const char* BackfillStateName(BackfillState state);
+
+struct BackfillInfo {
+  uint64_t id = 0;
+  std::string sink;
+  std::string table;  // schema.table
+  std::string sort_column;                    // empty: by primary key
+  std::optional<std::string> start_position;  // with sort_column
+  std::string origin;                         // "config" (initial_backfill) | "api"
+  BackfillState state = BackfillState::kRunning;
+  uint64_t rows_done = 0;      // rows of completed pages
+  uint64_t rows_estimate = 0;  // the table's estimated row count at start
+  double rows_per_second = 0;  // over the last pages
+  std::optional<double> eta_seconds;  // running, with a rate
+  size_t page_size = 0;               // rows per page now
+  bool waiting = false;  // held back: the sink's backlog is large
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> finished_at;
+  std::string error;  // failed: why
+};
+
+struct BackfillRequest {
+  std::string table;  // schema.table, one of the sink's tables
+  std::string sort_column;
+  std::optional<std::string> start_position;
+};
+
 // Liveness is implied by answering; readiness lists what is not ready.
 struct Readiness {
   bool ready = false;
@@ -173,6 +203,16 @@ class Control {
   // until resumed or until sluice restarts (the config's status applies then).
   virtual Status Pause(std::string_view sink) = 0;
   virtual Status Resume(std::string_view sink) = 0;
+
+  // Backfills of a sink, newest first. Start: kInvalidArgument when the
+  // table is not one of the sink's or cannot be backfilled (no primary key
+  // and no sort column, unknown column), kUnavailable when a backfill of that
+  // table is running already. Cancel: kNotFound for an unknown id; cancelling
+  // a finished backfill changes nothing and returns it.
+  virtual Result<std::vector<BackfillInfo>> Backfills(std::string_view sink) = 0;
+  virtual Result<BackfillInfo> StartBackfill(std::string_view sink,
+                                             const BackfillRequest& request) = 0;
+  virtual Result<BackfillInfo> CancelBackfill(std::string_view sink, uint64_t id) = 0;
 
   // The Prometheus text exposition of every metric (version 0.0.4).
   virtual std::string MetricsText() = 0;

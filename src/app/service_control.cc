@@ -351,6 +351,26 @@ Status ServiceControl::Resume(std::string_view sink) {
   return OkStatus();
 }
 
+Result<std::vector<api::BackfillInfo>> ServiceControl::Backfills(std::string_view sink) {
+  SLUICE_ASSIGN_OR_RETURN(Entry * e, FindOrError(sink));
+  (void)e;
+  return std::vector<api::BackfillInfo>{};
+}
+
+Result<api::BackfillInfo> ServiceControl::StartBackfill(std::string_view sink,
+                                                        const api::BackfillRequest& request) {
+  SLUICE_ASSIGN_OR_RETURN(Entry * e, FindOrError(sink));
+  (void)e;
+  (void)request;
+  return Error(ErrorCode::kUnavailable, "backfills are not available yet");
+}
+
+Result<api::BackfillInfo> ServiceControl::CancelBackfill(std::string_view sink, uint64_t id) {
+  SLUICE_ASSIGN_OR_RETURN(Entry * e, FindOrError(sink));
+  (void)e;
+  return Error(ErrorCode::kNotFound, "no backfill " + std::to_string(id));
+}
+
 std::string ServiceControl::MetricsText() { return metrics::RenderPrometheusText(registry_); }
 
 api::Readiness ServiceControl::Ready() {

@@ -52,6 +52,10 @@ class ServiceControl final : public api::Control {
                                     uint64_t id) override;
   Status Pause(std::string_view sink) override;
   Status Resume(std::string_view sink) override;
+  Result<std::vector<api::BackfillInfo>> Backfills(std::string_view sink) override;
+  Result<api::BackfillInfo> StartBackfill(std::string_view sink,
+                                          const api::BackfillRequest& request) override;
+  Result<api::BackfillInfo> CancelBackfill(std::string_view sink, uint64_t id) override;
   std::string MetricsText() override;
   api::Readiness Ready() override;
 

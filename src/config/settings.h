@@ -87,6 +87,14 @@ struct KinesisDestination {
   std::chrono::milliseconds connect_timeout{5000};
 };
 
+// One table of `initial_backfill` (docs/backfill.md).
+struct BackfillSpec {
+  std::string table;        // schema.table
+  std::string sort_column;  // empty: by primary key
+  std::optional<std::string> start_position;
+  int line = 0;  // config line, for errors
+};
+
 struct SinkSettings {
   std::string name;
   std::string database;
@@ -107,6 +115,10 @@ struct SinkSettings {
   std::string routing;
   TimestampFormat timestamp_format = TimestampFormat::kIso8601;
   std::optional<int64_t> max_retry_count;  // nullopt: retry forever
+  // initial_backfill: true → every table of the sink (all_tables); a list →
+  // those tables. Started once, at the sink's first run.
+  bool initial_backfill_all_tables = false;
+  std::vector<BackfillSpec> initial_backfill;
   SinkStatus status = SinkStatus::kActive;
   KinesisDestination destination;
 };

@@ -87,6 +87,9 @@ struct Change {
   std::shared_ptr<const Relation> relation;
   std::shared_ptr<const TransactionInfo> txn;
   uint32_t commit_idx = 0;  // position of this change within its transaction
+  // Backfill reads (Action::kRead): the backfill's id, for the idempotency
+  // key (base64("<backfill id>:<record_pks joined by ','>")). 0 otherwise.
+  uint64_t backfill_id = 0;
   Tuple new_tuple;          // insert, update (empty for delete/truncate)
   // update/delete: old key columns ('K') or the whole old row ('O'), if sent.
   std::optional<Tuple> old_tuple;

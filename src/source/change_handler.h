@@ -8,11 +8,14 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/lsn.h"
 #include "model/change.h"
 
 namespace sluice::source {
+
+inline constexpr std::string_view kBackfillWatermarkPrefix = "sluice:backfill";
 
 class ChangeHandler {
  public:
@@ -44,6 +47,12 @@ class ChangeHandler {
   // "schema.name". The source calls it at most once per relation, from its
   // own thread. Default: ignored.
   virtual void OnWarning(const std::string& table, const std::string& message) {}
+
+  // A backfill watermark: a transactional logical message with prefix
+  // kBackfillWatermarkPrefix, inside the transaction that emitted it (between
+  // OnBegin and OnCommit). `content` is its JSON text (docs/backfill.md).
+  // Default: ignored.
+  virtual void OnBackfillWatermark(std::string_view content) {}
 
   // The replication connection was lost and a new one is about to start from
   // AcknowledgedLsn(). A transaction that got OnBegin but no OnCommit is

@@ -105,6 +105,15 @@ class FakeControl : public Control {
   }
   Status Pause(std::string_view sink) override { return SetPaused("Pause", sink, true); }
   Status Resume(std::string_view sink) override { return SetPaused("Resume", sink, false); }
+  Result<std::vector<BackfillInfo>> Backfills(std::string_view) override {
+    return std::vector<BackfillInfo>{};
+  }
+  Result<BackfillInfo> StartBackfill(std::string_view, const BackfillRequest&) override {
+    return Error(ErrorCode::kUnavailable, "not in this fake");
+  }
+  Result<BackfillInfo> CancelBackfill(std::string_view, uint64_t) override {
+    return Error(ErrorCode::kNotFound, "not in this fake");
+  }
   std::string MetricsText() override {
     Record("MetricsText");
     return metrics;
