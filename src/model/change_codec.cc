@@ -356,6 +356,7 @@ void EncodeChange(const Change& change, std::string* out) {
   out->push_back(static_cast<char>(flags));
   out->push_back(static_cast<char>(ActionToWire(change.action)));
   PutVarint(change.commit_idx, out);
+  PutVarint(change.backfill_id, out);
 
   if (change.relation) {
     // The block is written first, then its length is put in front of it.
@@ -385,9 +386,10 @@ std::string EncodeChange(const Change& change) {
 Result<Change> DecodeChange(std::string_view bytes, RelationCache* cache) {
   Reader r(bytes, 0);
   SLUICE_ASSIGN_OR_RETURN(uint8_t version, r.Byte({"version"}));
-  if (version != kChangeCodecVersion) {
+  if (version < kOldestChangeCodecVersion || version > kChangeCodecVersion) {
     return r.Fail({"version"}, 0,
                   "unknown format version " + std::to_string(version) + " (this build reads " +
+                      std::to_string(kOldestChangeCodecVersion) + " to " +
                       std::to_string(kChangeCodecVersion) + ")");
   }
   SLUICE_ASSIGN_OR_RETURN(uint8_t flags, r.Byte({"flags"}));
@@ -402,6 +404,10 @@ Result<Change> DecodeChange(std::string_view bytes, RelationCache* cache) {
   change.action = *parsed_action;
   change.old_is_full_row = (flags & kFlagOldIsFullRow) != 0;
   SLUICE_ASSIGN_OR_RETURN(change.commit_idx, r.Varint32({"commit_idx"}));
+  if (version >= 2) {
+    SLUICE_ASSIGN_OR_RETURN(change.backfill_id,
+                            r.Varint({"backfill_id"}, std::numeric_limits<uint64_t>::max()));
+  }
 
   if ((flags & kFlagRelation) != 0) {
     const size_t length_at = r.offset();

@@ -7,14 +7,15 @@
 // the relation snapshot it was decoded with (the table may have changed
 // since, or sluice restarted and lost its relation cache).
 //
-// Format (version 1). varint = unsigned LEB128, shortest form only;
+// Format (version 2). varint = unsigned LEB128, shortest form only;
 // zigzag = signed varint (ZigZag); string = varint byte length + bytes.
 //
-//   u8      format version (1)
+//   u8      format version (2)
 //   u8      flags: bit0 relation present, bit1 transaction present,
 //                  bit2 old tuple present, bit3 old_is_full_row; others 0
 //   u8      action: 'I' insert, 'U' update, 'D' delete, 'R' read, 'T' truncate
 //   varint  commit_idx
+//   varint  backfill_id (version 2 only; version 1 has none: 0)
 //   [relation]     varint block length, then the block:
 //                    varint oid, string schema, string name,
 //                    u8 replica identity ('d' 'n' 'f' 'i'),
@@ -29,11 +30,13 @@
 //   tuple = varint field count, varint total text bytes, per field:
 //           u8 kind ('n' NULL, 'u' unchanged TOAST, 't' text), for 't' a string
 //
-// The encoding is canonical: every Change has exactly one encoding and
-// decoding rejects any other byte string (overlong varints, unknown flag
-// bits, trailing bytes), so EncodeChange(DecodeChange(b)) == b whenever
-// decoding succeeds. A future format bumps the version byte; DecodeChange
-// rejects versions it does not know.
+// EncodeChange writes version 2; DecodeChange reads versions 1 and 2 (a store
+// written by an older build). The encoding is canonical: every Change has
+// exactly one version-2 encoding and decoding rejects any other byte string
+// (overlong varints, unknown flag bits, trailing bytes), so
+// EncodeChange(DecodeChange(b)) == b whenever decoding a version-2 b
+// succeeds; a version-1 b re-encodes as version 2. A future format bumps the
+// version byte; DecodeChange rejects versions it does not know.
 //
 // All functions are pure and thread-safe; RelationCache is not thread-safe.
 #pragma once
@@ -51,7 +54,9 @@
 
 namespace sluice::model {
 
-inline constexpr uint8_t kChangeCodecVersion = 1;
+// The version EncodeChange writes, and the oldest DecodeChange still reads.
+inline constexpr uint8_t kChangeCodecVersion = 2;
+inline constexpr uint8_t kOldestChangeCodecVersion = 1;
 
 // Appends the encoding of `change` to `out`. Precondition (which the source
 // guarantees): every Relation::primary_key index is within

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <string>
 
 #include "base/encoding.h"
 #include "model/json_text.h"
@@ -148,7 +149,46 @@ void AppendIsoTimestampMicros(int64_t us, std::string* out) {
   out->append(b, 29);
 }
 
+// A backfill read (docs/backfill.md): base64("<backfill id>:<record_pks
+// values joined by ','>"), NULL as the empty string, so that every read of a
+// row in one backfill has the same key (a page read again after a restart
+// repeats it). A table without a primary key has no record_pks; its rows are
+// told apart by the MD5 of their values instead (identical rows share a key,
+// as they share everything else).
+void AppendReadIdempotencyKey(const Change& change, std::string* out) {
+  const Relation& relation = change.relation ? *change.relation : kNoRelation;
+  const Tuple& row = change.new_tuple;
+  std::string text = std::to_string(change.backfill_id);
+  text.push_back(':');
+  if (!relation.primary_key.empty()) {
+    bool first = true;
+    ForEachKeyColumn(relation, [&](int i) {
+      if (!first) text.push_back(',');
+      first = false;
+      const FieldText field = Resolve(row, i, nullptr);
+      if (field.kind == ValueKind::kText) text.append(field.text);
+    });
+  } else {
+    // Each value as kind, length and text, so that no two rows encode alike.
+    std::string values;
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (row.kind(i) == ValueKind::kText) {
+        values.append("t").append(std::to_string(row.text(i).size())).push_back(':');
+        values.append(row.text(i));
+      } else {
+        values.push_back('n');
+      }
+    }
+    text.append(Md5Hex(values));
+  }
+  Base64Append(text, out);
+}
+
 void AppendIdempotencyKey(const Change& change, std::string* out) {
+  if (change.action == Action::kRead) {
+    AppendReadIdempotencyKey(change, out);
+    return;
+  }
   const TransactionInfo& txn = change.txn ? *change.txn : kNoTransaction;
   // At most 20 digits, ':', 10 digits.
   char buf[40];

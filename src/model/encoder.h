@@ -59,7 +59,10 @@ void EncodeMessage(const Change& change, const EncodeOptions& options, std::stri
 // are the caller's business (EncodeMessage writes null / "unchanged_toast").
 void EncodeValue(uint32_t type_oid, std::string_view text, std::string* out);
 
-// base64("<commit_lsn>:<commit_idx>"), the LSN as a decimal number.
+// base64("<commit_lsn>:<commit_idx>"), the LSN as a decimal number. A
+// backfill read: base64("<backfill_id>:<record_pks joined by ','>"), or for a
+// table without a primary key base64("<backfill_id>:<md5 hex of the row>"),
+// the same for every read of that row in one backfill (docs/backfill.md).
 std::string IdempotencyKey(const Change& change);
 
 // Group of a change (SPEC §3): the values of `group_columns` (indexes into

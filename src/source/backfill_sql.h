@@ -5,8 +5,9 @@
 // Why here: these are the source's catalog and SQL skills; the backfill
 // manager (app/backfill_manager.h) decides when to call them. Rows come back
 // as model::Tuple in the same text forms pgoutput sends (the connection is
-// set up with DateStyle ISO, IntervalStyle postgres, extra_float_digits 3,
-// bytea_output hex), so the encoder treats a read like an insert.
+// set up with the same DateStyle, TimeZone, IntervalStyle, extra_float_digits and
+// bytea_output hex: kSessionOptions of pg_connection.h, which Connect sets),
+// so the encoder treats a read like an insert.
 //
 // Errors are values naming the table (kNotFound: no such table or column;
 // kInvalidArgument: no primary key and no sort column; kPostgres: the query

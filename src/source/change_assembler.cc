@@ -429,6 +429,18 @@ Status ChangeAssembler::OnTruncate(pgoutput::TruncateMessage& m) {
 }
 
 Status ChangeAssembler::OnLogicalMessage(pgoutput::LogicalMessage& m) {
+  if (m.prefix == kBackfillWatermarkPrefix) {
+    if (!m.transactional || !txn_) {
+      SLUICE_LOG_WARN(
+          "ignoring non-transactional logical message with prefix '{}': a backfill watermark "
+          "is only meaningful in the transaction order of the stream "
+          "(pg_logical_emit_message(true, ...))",
+          m.prefix);
+      return OkStatus();
+    }
+    handler_.OnBackfillWatermark(m.content);
+    return OkStatus();
+  }
   const bool set = PrefixIn(m.prefix, kAnnotationsSetPrefixes);
   const bool clear = PrefixIn(m.prefix, kAnnotationsClearPrefixes);
   if (!set && !clear) return OkStatus();  // someone else's message

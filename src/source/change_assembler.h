@@ -5,7 +5,9 @@
 // OID replaces the entry, while changes already emitted keep the old layout
 // through their shared_ptr) and the state of the open transaction: its shared
 // TransactionInfo, the next commit_idx, and transaction annotations set by
-// logical messages. It also fills unchanged TOAST values from the old row when
+// logical messages. Transactional backfill watermark messages
+// (kBackfillWatermarkPrefix) go to ChangeHandler::OnBackfillWatermark in
+// stream order. It also fills unchanged TOAST values from the old row when
 // the old row was sent (REPLICA IDENTITY FULL), and fills every cached
 // Relation's primary_key (see PrimaryKeyLookup).
 //

@@ -82,6 +82,10 @@ std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
     return ::testing::AssertionFailure()
            << "commit_idx: " << a.commit_idx << " vs " << b.commit_idx;
   }
+  if (a.backfill_id != b.backfill_id) {
+    return ::testing::AssertionFailure()
+           << "backfill_id: " << a.backfill_id << " vs " << b.backfill_id;
+  }
   if (a.old_is_full_row != b.old_is_full_row) {
     return ::testing::AssertionFailure() << "old_is_full_row differs";
   }
@@ -231,6 +235,18 @@ TEST(ChangeCodec, ReadRoundTrips) {
   ExpectRoundTrip(MakeChange(Action::kRead, OrdersRelation(ReplicaIdentity::kIndex), PaidOrder()));
 }
 
+TEST(ChangeCodec, BackfillIdRoundTrips) {
+  for (uint64_t id : {uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{16384},
+                      std::numeric_limits<uint64_t>::max()}) {
+    Change c = MakeChange(Action::kRead, OrdersRelation(), PaidOrder());
+    c.backfill_id = id;
+    ExpectRoundTrip(c);
+    Result<Change> decoded = DecodeChange(EncodeChange(c));
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(decoded->backfill_id, id);
+  }
+}
+
 TEST(ChangeCodec, AnnotationsRoundTrip) {
   Change c = MakeChange(Action::kInsert, OrdersRelation(), PaidOrder());
   c.txn = Txn(R"({"user":"ann","reason":"refund ✓"})");
@@ -316,10 +332,10 @@ TEST(ChangeCodec, TupleAfterSetTextEncodesOnlyLiveBytes) {
 
 // ---- Format ---------------------------------------------------------------
 
-TEST(ChangeCodec, GoldenBytesOfVersion1) {
-  // Pins the on-disk format: stored messages must stay readable.
+// SmallInsert() as version 1 wrote it (no backfill_id).
+std::string SmallInsertVersion1() {
   // clang-format off
-  const std::string expected(
+  return std::string(
       "\x01"                          // version
       "\x03"                          // flags: relation, transaction
       "I"                             // action
@@ -339,10 +355,66 @@ TEST(ChangeCodec, GoldenBytesOfVersion1) {
       "\x02\x01" "t\x01" "7" "n",     // new tuple: 2 fields, 1 text byte: "7", NULL
       54);
   // clang-format on
+}
+
+TEST(ChangeCodec, GoldenBytesOfVersion2) {
+  // Pins the on-disk format: stored messages must stay readable.
+  // clang-format off
+  const std::string expected(
+      "\x02"                          // version
+      "\x03"                          // flags: relation, transaction
+      "I"                             // action
+      "\x03"                          // commit_idx
+      "\x00"                          // backfill_id
+      "\x1c"                          // relation block length (28)
+      "\x86\x80\x01"                  // oid 16390
+      "\x06public" "\x01t"            // schema, name
+      "d"                             // replica identity
+      "\x02"                          // 2 columns
+      "\x02id" "\x14" "\x01" "\x01"   // id int8 typmod -1 key
+      "\x01v" "\x93\x08" "\x1c" "\x00"  // v varchar(10) (typmod 14)
+      "\x01\x00"                      // primary key {0}
+      "\xd8\xa0\xba\x0b"              // commit_lsn 24023128
+      "\x80\xa9\xc2\xf8\xe3\xcf\xb0\x06"  // commit_time_us zigzag(1795773600123456)
+      "\xe4\x05"                      // xid 740
+      "\x00"                          // annotations ""
+      "\x02\x01" "t\x01" "7" "n",     // new tuple: 2 fields, 1 text byte: "7", NULL
+      55);
+  // clang-format on
   EXPECT_EQ(EncodeChange(SmallInsert()), expected);
   Result<Change> decoded = DecodeChange(expected);
   ASSERT_TRUE(decoded.ok()) << decoded.error().message();
   EXPECT_TRUE(SameChange(*decoded, SmallInsert()));
+}
+
+TEST(ChangeCodec, GoldenBytesOfVersion2CarryTheBackfillId) {
+  Change read = SmallInsert();
+  read.action = Action::kRead;
+  read.backfill_id = 300;
+  const std::string bytes = EncodeChange(read);
+  EXPECT_EQ(bytes.substr(0, 6), std::string("\x02\x03R\x03\xac\x02", 6));  // id 300 = ac 02
+  Result<Change> decoded = DecodeChange(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  EXPECT_TRUE(SameChange(*decoded, read));
+}
+
+TEST(ChangeCodec, Version1StillDecodesWithoutBackfillId) {
+  // A local store written before backfills keeps its messages.
+  Result<Change> decoded = DecodeChange(SmallInsertVersion1());
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  EXPECT_TRUE(SameChange(*decoded, SmallInsert()));
+  EXPECT_EQ(decoded->backfill_id, 0u);
+  // Written again, it is version 2.
+  EXPECT_EQ(EncodeChange(*decoded)[0], '\x02');
+  EXPECT_EQ(Message(*decoded), Message(SmallInsert()));
+}
+
+TEST(ChangeCodec, Version1TruncationsFailCleanly) {
+  const std::string bytes = SmallInsertVersion1();
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    Error e = DecodeError(std::string_view(bytes).substr(0, n));
+    EXPECT_NE(e.message().find("offset"), std::string::npos) << n << ": " << e.message();
+  }
 }
 
 TEST(ChangeCodec, EncodeChangeAppends) {
@@ -371,9 +443,10 @@ TEST(ChangeCodec, EmptyInputNamesTheVersion) {
 
 TEST(ChangeCodec, UnknownVersionIsRejected) {
   std::string bytes = EncodeChange(SmallInsert());
-  bytes[0] = 2;
-  EXPECT_EQ(DecodeError(bytes).message(),
-            "stored change: version at offset 0: unknown format version 2 (this build reads 1)");
+  bytes[0] = 3;
+  EXPECT_EQ(
+      DecodeError(bytes).message(),
+      "stored change: version at offset 0: unknown format version 3 (this build reads 1 to 2)");
   bytes[0] = 0;
   EXPECT_NE(DecodeError(bytes).message().find("unknown format version 0"), std::string::npos);
 }
@@ -381,7 +454,7 @@ TEST(ChangeCodec, UnknownVersionIsRejected) {
 TEST(ChangeCodec, TrailingBytesAreRejected) {
   std::string bytes = EncodeChange(SmallInsert()) + "xy";
   EXPECT_EQ(DecodeError(bytes).message(),
-            "stored change: end at offset 54: 2 unexpected trailing bytes");
+            "stored change: end at offset 55: 2 unexpected trailing bytes");
 }
 
 TEST(ChangeCodec, UnknownFlagBitsAreRejected) {
@@ -399,49 +472,49 @@ TEST(ChangeCodec, UnknownActionIsRejected) {
 
 TEST(ChangeCodec, UnknownReplicaIdentityIsRejected) {
   std::string bytes = EncodeChange(SmallInsert());
-  ASSERT_EQ(bytes[17], 'd');
-  bytes[17] = 'x';
+  ASSERT_EQ(bytes[18], 'd');
+  bytes[18] = 'x';
   EXPECT_EQ(DecodeError(bytes).message(),
-            "stored change: relation.replica_identity at offset 17: unknown replica identity "
+            "stored change: relation.replica_identity at offset 18: unknown replica identity "
             "0x78");
 }
 
 TEST(ChangeCodec, UnknownColumnFlagsAreRejected) {
   std::string bytes = EncodeChange(SmallInsert());
-  ASSERT_EQ(bytes[24], '\x01');
-  bytes[24] = '\x03';
+  ASSERT_EQ(bytes[25], '\x01');
+  bytes[25] = '\x03';
   EXPECT_EQ(DecodeError(bytes).message(),
-            "stored change: relation.columns[0].flags at offset 24: unknown column flag bits in "
+            "stored change: relation.columns[0].flags at offset 25: unknown column flag bits in "
             "0x03");
 }
 
 TEST(ChangeCodec, KeyIndexOutsideColumnsIsRejected) {
   std::string bytes = EncodeChange(SmallInsert());
-  ASSERT_EQ(bytes[32], '\x00');
-  bytes[32] = '\x02';
+  ASSERT_EQ(bytes[33], '\x00');
+  bytes[33] = '\x02';
   EXPECT_EQ(DecodeError(bytes).message(),
-            "stored change: relation.primary_key[0] at offset 32: column index 2 outside the 2 "
+            "stored change: relation.primary_key[0] at offset 33: column index 2 outside the 2 "
             "columns");
 }
 
 TEST(ChangeCodec, UnknownValueKindIsRejected) {
   std::string bytes = EncodeChange(SmallInsert());
-  ASSERT_EQ(bytes[53], 'n');
-  bytes[53] = 'z';
+  ASSERT_EQ(bytes[54], 'n');
+  bytes[54] = 'z';
   EXPECT_EQ(DecodeError(bytes).message(),
-            "stored change: new_tuple[1].kind at offset 53: unknown value kind 0x7a");
+            "stored change: new_tuple[1].kind at offset 54: unknown value kind 0x7a");
 }
 
 TEST(ChangeCodec, TextBytesMismatchIsRejected) {
   std::string bytes = EncodeChange(SmallInsert());
-  ASSERT_EQ(bytes[49], '\x01');
-  bytes[49] = '\x00';  // declares no text, the field holds one byte
-  EXPECT_NE(DecodeError(bytes).message().find("new_tuple[0].text at offset 51: text exceeds"),
+  ASSERT_EQ(bytes[50], '\x01');
+  bytes[50] = '\x00';  // declares no text, the field holds one byte
+  EXPECT_NE(DecodeError(bytes).message().find("new_tuple[0].text at offset 52: text exceeds"),
             std::string::npos);
-  bytes[49] = '\x02';  // declares more than the fields hold (and less than remains)
+  bytes[50] = '\x02';  // declares more than the fields hold (and less than remains)
   bytes += "z";
   EXPECT_NE(DecodeError(bytes).message().find(
-                "new_tuple.text_bytes at offset 49: declared 2 bytes of text, the fields hold 1"),
+                "new_tuple.text_bytes at offset 50: declared 2 bytes of text, the fields hold 1"),
             std::string::npos);
 }
 
@@ -451,6 +524,10 @@ TEST(ChangeCodec, OverlongVarintIsRejected) {
   bytes.replace(3, 1, "\x83\x00", 2);
   EXPECT_EQ(DecodeError(bytes).message(),
             "stored change: commit_idx at offset 3: varint not in shortest form");
+  bytes = EncodeChange(SmallInsert());
+  bytes.replace(4, 1, "\x80\x00", 2);  // backfill_id 0 as two bytes
+  EXPECT_EQ(DecodeError(bytes).message(),
+            "stored change: backfill_id at offset 4: varint not in shortest form");
 }
 
 TEST(ChangeCodec, VarintOverflowIsRejected) {
@@ -514,14 +591,22 @@ TEST(ChangeCodec, RelationBlockMustBeConsumedExactly) {
 
 TEST(ChangeCodec, EverySingleByteCorruptionFailsCleanlyOrStaysCanonical) {
   // Any change of one byte either fails with an error or decodes to a change
-  // whose encoding is exactly the corrupted bytes (the format is canonical).
+  // whose encoding is exactly the corrupted bytes (the format is canonical;
+  // a version byte turned to 1 may decode as version 1, which re-encodes as
+  // version 2 and then stays put).
   const std::string original = EncodeChange(FullRowUpdate());
   for (size_t i = 0; i < original.size(); ++i) {
     for (int delta : {1, 0x7f, 0x80, 0xff}) {
       std::string bytes = original;
       bytes[i] = static_cast<char>(static_cast<uint8_t>(bytes[i]) + delta);
       Result<Change> decoded = DecodeChange(bytes);
-      if (decoded.ok()) {
+      if (decoded.ok() && bytes[0] == '\x01') {
+        const std::string again = EncodeChange(*decoded);
+        Result<Change> redecoded = DecodeChange(again);
+        ASSERT_TRUE(redecoded.ok()) << "byte " << i;
+        EXPECT_TRUE(SameChange(*decoded, *redecoded)) << "byte " << i;
+        EXPECT_EQ(EncodeChange(*redecoded), again) << "byte " << i;
+      } else if (decoded.ok()) {
         EXPECT_EQ(EncodeChange(*decoded), bytes) << "byte " << i;
       } else {
         EXPECT_EQ(decoded.error().code(), ErrorCode::kInvalidArgument);
@@ -580,7 +665,7 @@ TEST(ChangeCodec, CacheEmptiesWhenFullAndKeepsHandedOutRelations) {
 TEST(ChangeCodec, CorruptRelationIsNotCached) {
   RelationCache cache;
   std::string bytes = EncodeChange(SmallInsert());
-  bytes[17] = 'x';  // replica identity
+  bytes[18] = 'x';  // replica identity
   EXPECT_FALSE(DecodeChange(bytes, &cache).ok());
   EXPECT_EQ(cache.size(), 0u);
 }

@@ -61,11 +61,13 @@ TEST(EncodeMessage, InsertGolden) {
             R"("consumer":{"name":"kinesis-sink"}}})");
 }
 
-TEST(EncodeMessage, ReadActionHasNullChanges) {
+TEST(EncodeMessage, ReadIsTheRowWithNullChangesAndBackfillIdempotencyKey) {
   Change c = MakeChange(Action::kRead, OrdersRelation(), PaidOrder());
+  c.backfill_id = 7;
+  // idempotency_key: base64("7:7"), backfill 7 and record_pks ["7"].
   EXPECT_EQ(Encode(c), std::string(R"({"record":)") + kPaidRecord +
-                           R"(,"changes":null,"action":"read",)" + OrdersMetadata(R"(["7"])") +
-                           "}");
+                           R"(,"changes":null,"action":"read",)" +
+                           OrdersMetadata(R"(["7"])", "null", "Nzo3") + "}");
 }
 
 TEST(EncodeMessage, UpdateWithFullOldRowListsOldValuesOfChangedColumns) {
@@ -352,6 +354,59 @@ TEST(IdempotencyKey, IsBase64OfLsnAndIndex) {
   EXPECT_EQ(IdempotencyKey(c), "MjQwMjMxMjg6MA==");  // base64("24023128:0")
   c.commit_idx = 3;
   EXPECT_EQ(IdempotencyKey(c), "MjQwMjMxMjg6Mw==");  // base64("24023128:3")
+}
+
+TEST(IdempotencyKey, ReadIsBase64OfBackfillIdAndPrimaryKeyValuesInKeyOrder) {
+  auto r = std::make_shared<Relation>();
+  r->schema = "public";
+  r->name = "lines";
+  r->columns = {
+      {"id", pg::kInt4, -1, true}, {"note", pg::kText, -1, false}, {"tenant", pg::kText, -1, true}};
+  r->primary_key = {2, 0};  // PRIMARY KEY (tenant, id)
+  Change c = MakeChange(Action::kRead, r, {"7", "x", "acme"});
+  c.backfill_id = 42;
+  EXPECT_EQ(IdempotencyKey(c), "NDI6YWNtZSw3");  // base64("42:acme,7")
+  EXPECT_NE(Encode(c).find(R"("idempotency_key":"NDI6YWNtZSw3","record_pks":["acme","7"])"),
+            std::string::npos);
+  r->primary_key = {0, 2};
+  EXPECT_EQ(IdempotencyKey(c), "NDI6NyxhY21l");  // base64("42:7,acme")
+}
+
+TEST(IdempotencyKey, ReadKeyIgnoresTheTransactionAndNonKeyColumns) {
+  // Every read of a row in one backfill has the same key: a page read again
+  // lands in another watermark transaction, maybe with other column values.
+  Change a = MakeChange(Action::kRead, OrdersRelation(), PaidOrder());
+  a.backfill_id = 3;
+  Change b = MakeChange(Action::kRead, OrdersRelation(),
+                        {"7", "shipped", "1", "{}", "{}", "2026-01-01 00:00:00+00", "f", "n"});
+  b.backfill_id = 3;
+  auto txn = testing::Txn();
+  txn->commit_lsn = Lsn(99999999);
+  b.txn = txn;
+  b.commit_idx = 12;
+  EXPECT_EQ(IdempotencyKey(a), IdempotencyKey(b));
+  EXPECT_EQ(Base64Decode(IdempotencyKey(a)).value_or(""), "3:7");
+  b.backfill_id = 4;  // another backfill of the same table
+  EXPECT_NE(IdempotencyKey(a), IdempotencyKey(b));
+}
+
+TEST(IdempotencyKey, ReadWithoutPrimaryKeyTellsRowsApartByTheirValues) {
+  auto r = OrdersRelation(ReplicaIdentity::kFull);
+  r->primary_key.clear();
+  Change a = MakeChange(Action::kRead, r, PaidOrder());
+  a.backfill_id = 5;
+  Change same = MakeChange(Action::kRead, r, PaidOrder());
+  same.backfill_id = 5;
+  std::vector<V> other_values = PaidOrder();
+  other_values[7] = "";  // '' instead of NULL
+  Change other = MakeChange(Action::kRead, r, other_values);
+  other.backfill_id = 5;
+  const std::string key = Base64Decode(IdempotencyKey(a)).value_or("");
+  ASSERT_EQ(key.size(), 2 + 32u) << key;  // "5:" and an MD5 in hex
+  EXPECT_EQ(key.substr(0, 2), "5:");
+  EXPECT_EQ(IdempotencyKey(a), IdempotencyKey(same));
+  EXPECT_NE(IdempotencyKey(a), IdempotencyKey(other));
+  EXPECT_NE(Encode(a).find(R"("record_pks":[])"), std::string::npos);
 }
 
 TEST(IdempotencyKey, LargestLsnAndIndex) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,12 +43,17 @@ class RecordingHandler : public ChangeHandler {
   void OnWarning(const std::string& table, const std::string& message) override {
     warnings.push_back(table + ": " + message);
   }
+  void OnBackfillWatermark(std::string_view content) override {
+    watermarks.emplace_back(content);
+    events.push_back("watermark " + std::string(content));
+  }
 
   std::vector<std::shared_ptr<const model::TransactionInfo>> begins;
   std::vector<model::Change> changes;
   std::vector<Commit> commits;
   std::vector<std::string> events;
   std::vector<std::string> warnings;
+  std::vector<std::string> watermarks;
 };
 
 void ProcessAll(ChangeAssembler& a, const std::vector<std::string>& messages) {
@@ -379,6 +385,43 @@ TEST(ChangeAssembler, NonTransactionalAnnotationIsIgnored) {
   ASSERT_TRUE(a.Process(Begin(100)).ok());
   ASSERT_TRUE(a.Process(Insert(1, 1)).ok());
   EXPECT_EQ(h.changes[0].txn->annotations, "");
+}
+
+TEST(ChangeAssembler, BackfillWatermarkIsForwardedInStreamOrder) {
+  RecordingHandler h;
+  ChangeAssembler a(h);
+  const std::string low = R"({"backfill":7,"run":"r1","page":0,"mark":"low","table_oid":1})";
+  ASSERT_TRUE(a.Process(Relation(1, 1)).ok());
+  ASSERT_TRUE(a.Process(Begin(100)).ok());
+  ASSERT_TRUE(a.Process(Insert(1, 1)).ok());
+  ASSERT_TRUE(a.Process(Annotate("sluice:backfill", low)).ok());
+  ASSERT_TRUE(a.Process(Insert(1, 1)).ok());
+  ASSERT_TRUE(a.Process(Commit(100, 130)).ok());
+  EXPECT_EQ(h.events, (std::vector<std::string>{"begin", "insert public.t #0", "watermark " + low,
+                                                "insert public.t #1", "commit"}));
+  // A watermark is not a change and leaves the transaction's annotations alone.
+  EXPECT_EQ(h.changes[1].txn->annotations, "");
+}
+
+TEST(ChangeAssembler, NonTransactionalBackfillWatermarkIsIgnored) {
+  RecordingHandler h;
+  ChangeAssembler a(h);
+  ASSERT_TRUE(a.Process(Annotate("sluice:backfill", R"({"backfill":1})", false)).ok());
+  ASSERT_TRUE(a.Process(Begin(100)).ok());
+  ASSERT_TRUE(a.Process(Annotate("sluice:backfill", R"({"backfill":2})", false)).ok());
+  ASSERT_TRUE(a.Process(Commit(100, 130)).ok());
+  EXPECT_TRUE(h.watermarks.empty());
+}
+
+TEST(ChangeAssembler, OtherPrefixesAreNotWatermarks) {
+  RecordingHandler h;
+  ChangeAssembler a(h);
+  ASSERT_TRUE(a.Process(Begin(100)).ok());
+  ASSERT_TRUE(a.Process(Annotate("sluice:backfill.other", "{}")).ok());
+  ASSERT_TRUE(a.Process(Annotate("sluice:backfil", "{}")).ok());
+  ASSERT_TRUE(a.Process(Annotate("other:backfill", "{}")).ok());
+  ASSERT_TRUE(a.Process(Commit(100, 130)).ok());
+  EXPECT_TRUE(h.watermarks.empty());
 }
 
 // --- primary keys ---
