@@ -33,13 +33,34 @@ CREATE INDEX messages_by_sink ON messages (sink, id);
 CREATE UNIQUE INDEX messages_by_origin ON messages (sink, commit_lsn, commit_idx);
 )sql";
 
+// Schema version 2: backfills (docs/backfill.md).
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE backfills (
+  id             INTEGER PRIMARY KEY,
+  sink           TEXT    NOT NULL,
+  table_name     TEXT    NOT NULL,
+  sort_column    TEXT    NOT NULL DEFAULT '',
+  start_position TEXT,
+  origin         TEXT    NOT NULL,
+  state          TEXT    NOT NULL,
+  last_key       TEXT    NOT NULL DEFAULT '',
+  rows_done      INTEGER NOT NULL DEFAULT 0,
+  rows_estimate  INTEGER NOT NULL DEFAULT 0,
+  error          TEXT    NOT NULL DEFAULT '',
+  created_at_ms  INTEGER NOT NULL,
+  updated_at_ms  INTEGER NOT NULL,
+  finished_at_ms INTEGER
+);
+CREATE INDEX backfills_by_sink ON backfills (sink, id);
+)sql";
+
 // Migration hook: entry N brings a store from version N-1 to N. A new schema
 // appends an entry and bumps MessageStore::kSchemaVersion.
 struct Migration {
   int version;
   const char* sql;
 };
-constexpr Migration kMigrations[] = {{1, kSchemaV1}};
+constexpr Migration kMigrations[] = {{1, kSchemaV1}, {2, kSchemaV2}};
 static_assert(std::size(kMigrations) == MessageStore::kSchemaVersion);
 
 constexpr const char* kColumns =
@@ -330,8 +351,11 @@ Status MessageStore::Init(const MessageStoreOptions& options) {
        "count(*) FILTER (WHERE deliver_count = 0), min(created_at_ms) "
        "FROM messages WHERE sink = ?1"},
       {stmts_->discard, "DELETE FROM messages WHERE sink = ?1 AND id = ?2"},
-      {stmts_->discard_failing, "DELETE FROM messages WHERE sink = ?1 AND deliver_count > 0"},
-      {stmts_->discard_all, "DELETE FROM messages WHERE sink = ?1"},
+      {stmts_->discard_failing,
+       "DELETE FROM messages WHERE sink = ?1 AND deliver_count > 0 "
+       "AND id NOT IN (SELECT value FROM json_each(?2))"},
+      {stmts_->discard_all,
+       "DELETE FROM messages WHERE sink = ?1 AND id NOT IN (SELECT value FROM json_each(?2))"},
       {stmts_->redeliver, "UPDATE messages SET not_before_ms = 0 WHERE sink = ?1 AND id = ?2"},
       {stmts_->redeliver_failing,
        "UPDATE messages SET not_before_ms = 0 WHERE sink = ?1 AND deliver_count > 0"},
@@ -639,17 +663,34 @@ Result<size_t> MessageStore::Discard(std::string_view sink, uint64_t id) {
   return ChangeLocked(st);
 }
 
-Result<size_t> MessageStore::DiscardFailing(std::string_view sink) {
+namespace {
+
+// "[1,2,3]": ids for json_each.
+std::string IdList(std::span<const uint64_t> ids) {
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  out += ']';
+  return out;
+}
+
+}  // namespace
+
+Result<size_t> MessageStore::DiscardFailing(std::string_view sink, std::span<const uint64_t> keep) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement& st = stmts_->discard_failing;
   st.Text(1, sink);
+  st.Text(2, IdList(keep));
   return ChangeLocked(st);
 }
 
-Result<size_t> MessageStore::DiscardAll(std::string_view sink) {
+Result<size_t> MessageStore::DiscardAll(std::string_view sink, std::span<const uint64_t> keep) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement& st = stmts_->discard_all;
   st.Text(1, sink);
+  st.Text(2, IdList(keep));
   return ChangeLocked(st);
 }
 
@@ -675,6 +716,107 @@ Result<uint64_t> MessageStore::MaxId() {
   int rc = sqlite3_step(st.get());
   if (rc != SQLITE_ROW) return SqlError(rc, "reading the highest id");
   return static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));  // NULL reads as 0
+}
+
+namespace {
+
+// A one-off statement (backfill records change a few times a second at most).
+struct OneOff {
+  sqlite3_stmt* st = nullptr;
+  ~OneOff() { sqlite3_finalize(st); }
+};
+
+void BindText(sqlite3_stmt* st, int i, std::string_view v) {
+  sqlite3_bind_text(st, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
+}
+
+}  // namespace
+
+Result<uint64_t> MessageStore::CreateBackfill(const BackfillRecord& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OneOff q;
+  int rc = sqlite3_prepare_v2(
+      db_,
+      "INSERT INTO backfills (sink, table_name, sort_column, start_position, origin, state, "
+      "last_key, rows_done, rows_estimate, error, created_at_ms, updated_at_ms, finished_at_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+      -1, &q.st, nullptr);
+  if (rc != SQLITE_OK) return SqlError(rc, "recording a backfill");
+  BindText(q.st, 1, r.sink);
+  BindText(q.st, 2, r.table);
+  BindText(q.st, 3, r.sort_column);
+  if (r.start_position) BindText(q.st, 4, *r.start_position);
+  BindText(q.st, 5, r.origin);
+  BindText(q.st, 6, r.state);
+  BindText(q.st, 7, r.last_key);
+  sqlite3_bind_int64(q.st, 8, static_cast<int64_t>(r.rows_done));
+  sqlite3_bind_int64(q.st, 9, static_cast<int64_t>(r.rows_estimate));
+  BindText(q.st, 10, r.error);
+  sqlite3_bind_int64(q.st, 11, ToMs(r.created_at));
+  sqlite3_bind_int64(q.st, 12, ToMs(r.updated_at));
+  if (r.finished_at) sqlite3_bind_int64(q.st, 13, ToMs(*r.finished_at));
+  rc = sqlite3_step(q.st);
+  if (rc != SQLITE_DONE) return SqlError(rc, "recording a backfill");
+  return static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Status MessageStore::UpdateBackfill(const BackfillRecord& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OneOff q;
+  int rc = sqlite3_prepare_v2(db_,
+                              "UPDATE backfills SET state = ?2, last_key = ?3, rows_done = ?4, "
+                              "rows_estimate = ?5, error = ?6, updated_at_ms = ?7, "
+                              "finished_at_ms = ?8 WHERE id = ?1",
+                              -1, &q.st, nullptr);
+  if (rc != SQLITE_OK) return SqlError(rc, "updating backfill " + std::to_string(r.id));
+  sqlite3_bind_int64(q.st, 1, static_cast<int64_t>(r.id));
+  BindText(q.st, 2, r.state);
+  BindText(q.st, 3, r.last_key);
+  sqlite3_bind_int64(q.st, 4, static_cast<int64_t>(r.rows_done));
+  sqlite3_bind_int64(q.st, 5, static_cast<int64_t>(r.rows_estimate));
+  BindText(q.st, 6, r.error);
+  sqlite3_bind_int64(q.st, 7, ToMs(r.updated_at));
+  if (r.finished_at) sqlite3_bind_int64(q.st, 8, ToMs(*r.finished_at));
+  rc = sqlite3_step(q.st);
+  if (rc != SQLITE_DONE) return SqlError(rc, "updating backfill " + std::to_string(r.id));
+  return OkStatus();
+}
+
+Result<std::vector<BackfillRecord>> MessageStore::Backfills(std::string_view sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OneOff q;
+  int rc = sqlite3_prepare_v2(
+      db_,
+      "SELECT id, sink, table_name, sort_column, start_position, origin, state, last_key, "
+      "rows_done, rows_estimate, error, created_at_ms, updated_at_ms, finished_at_ms "
+      "FROM backfills WHERE sink = ?1 ORDER BY id DESC",
+      -1, &q.st, nullptr);
+  if (rc != SQLITE_OK) return SqlError(rc, "listing backfills");
+  BindText(q.st, 1, sink);
+  std::vector<BackfillRecord> out;
+  while ((rc = sqlite3_step(q.st)) == SQLITE_ROW) {
+    BackfillRecord r;
+    r.id = static_cast<uint64_t>(sqlite3_column_int64(q.st, 0));
+    r.sink = ColumnText(q.st, 1);
+    r.table = ColumnText(q.st, 2);
+    r.sort_column = ColumnText(q.st, 3);
+    if (sqlite3_column_type(q.st, 4) != SQLITE_NULL) r.start_position = ColumnText(q.st, 4);
+    r.origin = ColumnText(q.st, 5);
+    r.state = ColumnText(q.st, 6);
+    r.last_key = ColumnText(q.st, 7);
+    r.rows_done = static_cast<uint64_t>(sqlite3_column_int64(q.st, 8));
+    r.rows_estimate = static_cast<uint64_t>(sqlite3_column_int64(q.st, 9));
+    r.error = ColumnText(q.st, 10);
+    r.created_at = FromMs(sqlite3_column_int64(q.st, 11));
+    r.updated_at = FromMs(sqlite3_column_int64(q.st, 12));
+    if (sqlite3_column_type(q.st, 13) != SQLITE_NULL) {
+      r.finished_at = FromMs(sqlite3_column_int64(q.st, 13));
+    }
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return SqlError(rc, "listing backfills");
+  return out;
 }
 
 Result<std::vector<std::string>> MessageStore::Sinks() {

@@ -119,10 +119,32 @@ struct StoredCounts {
   std::optional<WallTime> oldest_created_at;  // of all stored messages of the sink
 };
 
+// A backfill's durable record (docs/backfill.md): what to read, and how far
+// it got (the key of its last completed page).
+struct BackfillRecord {
+  uint64_t id = 0;  // assigned by CreateBackfill
+  std::string sink;
+  std::string table;  // schema.table
+  std::string sort_column;
+  std::optional<std::string> start_position;
+  std::string origin;  // "config" | "api"
+  std::string state;   // "running" | "done" | "cancelled" | "failed"
+  // JSON array of the last completed page's key (strings and nulls); empty
+  // before the first page completed.
+  std::string last_key;
+  uint64_t rows_done = 0;
+  uint64_t rows_estimate = 0;
+  std::string error;
+  WallTime created_at{};
+  WallTime updated_at{};
+  std::optional<WallTime> finished_at;
+};
+
 class MessageStore {
  public:
   // Highest schema version this build reads and writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 1;
+  // 2: backfills.
+  static constexpr int kSchemaVersion = 2;
   // PRAGMA application_id of a sluice store ("slce").
   static constexpr int32_t kApplicationId = 0x736c6365;
   static constexpr const char* kFileName = "store.sqlite3";
@@ -178,11 +200,19 @@ class MessageStore {
   Result<StoredCounts> Count(std::string_view sink);
   // Each returns how many messages it removed or changed.
   Result<size_t> Discard(std::string_view sink, uint64_t id);
-  Result<size_t> DiscardFailing(std::string_view sink);
-  Result<size_t> DiscardAll(std::string_view sink);
+  // `keep`: ids left alone (messages in flight now).
+  Result<size_t> DiscardFailing(std::string_view sink, std::span<const uint64_t> keep = {});
+  Result<size_t> DiscardAll(std::string_view sink, std::span<const uint64_t> keep = {});
   // Sets not_before to the epoch, so the message is due at once.
   Result<size_t> RedeliverNow(std::string_view sink, uint64_t id);
   Result<size_t> RedeliverFailing(std::string_view sink);
+
+  // Backfills. Create assigns the id; Update writes every field but id,
+  // sink, table, sort_column, start_position, origin and created_at.
+  Result<uint64_t> CreateBackfill(const BackfillRecord& record);
+  Status UpdateBackfill(const BackfillRecord& record);
+  // A sink's backfills, newest first.
+  Result<std::vector<BackfillRecord>> Backfills(std::string_view sink);
 
   // Highest id stored in any sink, 0 when empty: seed Message ids above it.
   Result<uint64_t> MaxId();

@@ -677,7 +677,8 @@ HeldState StoredStateOf(const StoredMessage& m) {
   return m.deliver_count > 0 ? HeldState::kFailed : HeldState::kPending;
 }
 
-HeldMessage HeldFromStored(StoredMessage&& m, bool with_change) {
+// `now`: a stored not_before at the epoch (or past) means due now.
+HeldMessage HeldFromStored(StoredMessage&& m, bool with_change, WallTime now) {
   HeldMessage h;
   h.id = m.id;
   h.state = StoredStateOf(m);
@@ -690,7 +691,7 @@ HeldMessage HeldFromStored(StoredMessage&& m, bool with_change) {
   h.partition_key = std::move(m.partition_key);
   h.deliver_count = m.deliver_count;
   h.last_error = std::move(m.last_error);
-  if (m.deliver_count > 0) h.next_attempt_at = m.not_before;
+  if (m.deliver_count > 0) h.next_attempt_at = std::max(m.not_before, now);
   if (with_change) h.change = std::move(m.change);
   return h;
 }
@@ -735,7 +736,8 @@ HeldMessage SinkRunner::HeldFromMemoryLocked(const Message& m, bool in_flight, S
 }
 
 Result<HeldPage> SinkRunner::ListHeld(std::optional<HeldState> state, uint64_t after_id,
-                                      size_t limit) {
+                                      size_t limit, bool failing) {
+  if (failing) state.reset();
   if (limit == 0) return Error(ErrorCode::kInvalidArgument, "limit must be at least 1");
   // In memory: the `limit` lowest ids above after_id in the state (a bounded
   // max-heap over one pass; nothing else is copied).
@@ -750,12 +752,14 @@ Result<HeldPage> SinkRunner::ListHeld(std::optional<HeldState> state, uint64_t a
     auto offer = [&](const Message& m, bool in_flight) {
       if (m.stored) loaded_ids.push_back(m.id);
       if (m.id <= after_id) return;
-      if (state) {
+      if (state || failing) {
         HeldState s = in_flight              ? HeldState::kInFlight
                       : m.deliver_count == 0 ? HeldState::kPending
                       : m.stored             ? HeldState::kFailed
                                              : HeldState::kBackingOff;
-        if (s != *state) return;
+        if (failing ? (s != HeldState::kBackingOff && s != HeldState::kFailed) : s != *state) {
+          return;
+        }
       }
       if (heap.size() < limit) {
         heap.emplace_back(m.id, &m);
@@ -784,14 +788,15 @@ Result<HeldPage> SinkRunner::ListHeld(std::optional<HeldState> state, uint64_t a
   std::vector<HeldMessage> stored;
   bool store_more = false;
   if (store_ != nullptr) {
-    if (auto filter = StoreFilterFor(state)) {
+    if (auto filter =
+            failing ? std::optional<StoredState>(StoredState::kFailing) : StoreFilterFor(state)) {
       SLUICE_ASSIGN_OR_RETURN(StoredPage page,
                               store_->List(options_.sink_name, *filter, after_id, limit));
       store_more = page.more;
       std::sort(loaded_ids.begin(), loaded_ids.end());
       for (auto& row : page.messages) {
         if (std::binary_search(loaded_ids.begin(), loaded_ids.end(), row.id)) continue;
-        stored.push_back(HeldFromStored(std::move(row), false));
+        stored.push_back(HeldFromStored(std::move(row), false, clock_.WallNow()));
       }
     }
   }
@@ -829,7 +834,7 @@ Result<std::optional<HeldMessage>> SinkRunner::GetHeld(uint64_t id) {
   if (store_ == nullptr) return std::optional<HeldMessage>();
   SLUICE_ASSIGN_OR_RETURN(auto row, store_->Get(options_.sink_name, id));
   if (!row) return std::optional<HeldMessage>();
-  return std::optional<HeldMessage>(HeldFromStored(std::move(*row), true));
+  return std::optional<HeldMessage>(HeldFromStored(std::move(*row), true, clock_.WallNow()));
 }
 
 std::vector<DeliveredMessage> SinkRunner::ListDelivered(uint64_t before_id, size_t limit,
@@ -941,7 +946,8 @@ Result<ActionCount> SinkRunner::Redeliver(Selection selection, uint64_t id) {
 Result<ActionCount> SinkRunner::Discard(Selection selection, uint64_t id) {
   ActionCount count;
   bool found_one = false;
-  size_t loaded_counted = 0;  // bulk: loaded messages dropped or skipped above
+  size_t loaded_counted = 0;   // bulk: loaded messages dropped above
+  std::vector<uint64_t> keep;  // bulk: loaded messages in flight, kept in the store
   {
     std::unique_lock<std::mutex> lock(mu_);
     const SteadyTime now = clock_.Now();
@@ -965,13 +971,15 @@ Result<ActionCount> SinkRunner::Discard(Selection selection, uint64_t id) {
       std::vector<Message*> picked;
       dispatcher_.ForEachHeld([&](const Message& m, bool in_flight) {
         if (selection == Selection::kFailed && m.deliver_count == 0) return;
-        // A loaded message is still in the store, whose discard below
-        // matches it too: counted here, not again there.
-        if (m.stored) ++loaded_counted;
         if (in_flight) {
+          // Left alone, in memory and in the store: its outcome decides.
+          if (m.stored) keep.push_back(m.id);
           ++count.skipped;
           return;
         }
+        // A loaded message is still in the store, whose discard below
+        // matches it too: counted here, not again there.
+        if (m.stored) ++loaded_counted;
         picked.push_back(const_cast<Message*>(&m));
       });
       for (Message* m : picked) {
@@ -993,8 +1001,8 @@ Result<ActionCount> SinkRunner::Discard(Selection selection, uint64_t id) {
       // (FinishStoreWorkLocked loads what follows them), so a bulk discard
       // takes those too.
       auto n = selection == Selection::kOne      ? store_->Discard(options_.sink_name, id)
-               : selection == Selection::kFailed ? store_->DiscardFailing(options_.sink_name)
-                                                 : store_->DiscardAll(options_.sink_name);
+               : selection == Selection::kFailed ? store_->DiscardFailing(options_.sink_name, keep)
+                                                 : store_->DiscardAll(options_.sink_name, keep);
       if (!n.ok()) return n.error();
       const size_t fresh = *n - std::min(*n, loaded_counted);
       count.affected += fresh;

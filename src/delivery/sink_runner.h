@@ -221,7 +221,9 @@ class SinkRunner {
 
   // ---- operators (the API) ----
   // Held messages with id > after_id, one state or all, increasing id.
-  Result<HeldPage> ListHeld(std::optional<HeldState> state, uint64_t after_id, size_t limit);
+  // failing: backing off or failed (`state` is then ignored).
+  Result<HeldPage> ListHeld(std::optional<HeldState> state, uint64_t after_id, size_t limit,
+                            bool failing = false);
   // One held message with its change; nullopt if the sink holds no such id.
   Result<std::optional<HeldMessage>> GetHeld(uint64_t id);
   // Delivered messages with id < before_id (0: from the newest), newest first.
