@@ -120,6 +120,9 @@ struct MessageDetail {
 struct MessageQuery {
   // nullopt: every message the sink holds (all states but delivered).
   std::optional<MessageState> state;
+  // "failing": every message whose last attempt failed (backing_off and
+  // failed); `state` is then nullopt.
+  bool failing = false;
   // Opaque cursor from the previous page's next_cursor; empty: first page.
   std::string cursor;
   size_t limit = 50;  // 1..1000, checked by the server

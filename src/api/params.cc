@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -39,6 +40,23 @@ Error BadBody(BulkAction action) {
                action == BulkAction::kRedeliver
                    ? R"(the body must be the JSON object {"state": "failed"})"
                    : R"(the body must be the JSON object {"state": "failed"} or {"state": "all"})");
+}
+
+bool IsBlank(std::string_view body) {
+  return body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+Error NotJson(const rapidjson::Document& doc) {
+  return Error(ErrorCode::kInvalidArgument, std::string("the body is not valid JSON: ") +
+                                                rapidjson::GetParseError_En(doc.GetParseError()) +
+                                                " (at byte " +
+                                                std::to_string(doc.GetErrorOffset()) + ")");
+}
+
+bool IsQualifiedTableName(std::string_view name) {
+  const size_t dot = name.find('.');
+  return dot != std::string_view::npos && dot > 0 && dot + 1 < name.size() &&
+         name.find('.', dot + 1) == std::string_view::npos;
 }
 
 }  // namespace
@@ -100,6 +118,13 @@ Result<uint64_t> ParseMessageId(std::string_view text) {
       "message id must be an unsigned 64-bit decimal integer, got " + QuoteForMessage(text));
 }
 
+Result<uint64_t> ParseBackfillId(std::string_view text) {
+  if (auto id = ParseUnsigned(text)) return *id;
+  return Error(
+      ErrorCode::kInvalidArgument,
+      "backfill id must be an unsigned 64-bit decimal integer, got " + QuoteForMessage(text));
+}
+
 Result<size_t> ParseLimit(std::string_view text) {
   if (text.empty()) return kDefaultMessageLimit;
   auto value = ParseUnsigned(text);
@@ -115,7 +140,7 @@ Result<std::optional<MessageState>> ParseStateParam(std::string_view text) {
   if (text.empty()) return std::optional<MessageState>();
   if (auto state = ParseMessageState(text)) return std::optional<MessageState>(*state);
   return Error(ErrorCode::kInvalidArgument,
-               "state must be one of pending, in_flight, backing_off, failed, delivered, got " +
+               "state must be one of pending, in_flight, backing_off, failed, failing, delivered, got " +
                    QuoteForMessage(text));
 }
 
@@ -133,11 +158,8 @@ Result<Selection> ParseBulkBody(BulkAction action, std::string_view body) {
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError()) {
-    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return BadBody(action);
-    return Error(ErrorCode::kInvalidArgument, std::string("the body is not valid JSON: ") +
-                                                  rapidjson::GetParseError_En(doc.GetParseError()) +
-                                                  " (at byte " +
-                                                  std::to_string(doc.GetErrorOffset()) + ")");
+    if (IsBlank(body)) return BadBody(action);
+    return NotJson(doc);
   }
   if (!doc.IsObject() || doc.MemberCount() != 1 || !doc.HasMember("state") ||
       !doc["state"].IsString()) {
@@ -151,6 +173,60 @@ Result<Selection> ParseBulkBody(BulkAction action, std::string_view body) {
                    (action == BulkAction::kRedeliver ? R"("failed" for redeliver)"
                                                      : R"("failed" or "all")") +
                    ", got " + QuoteForMessage(state));
+}
+
+Result<BackfillRequest> ParseBackfillBody(std::string_view body) {
+  constexpr const char* kShape =
+      R"(the body must be a JSON object such as {"table": "public.orders"}, with optional )"
+      R"("sort_column" and "start_position")";
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() && !IsBlank(body)) return NotJson(doc);
+  if (doc.HasParseError() || !doc.IsObject()) return Error(ErrorCode::kInvalidArgument, kShape);
+
+  BackfillRequest request;
+  std::vector<std::string_view> seen;
+  for (const auto& member : doc.GetObject()) {
+    const std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    const rapidjson::Value& value = member.value;
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      return Error(ErrorCode::kInvalidArgument, QuoteForMessage(name) + " is given twice");
+    }
+    seen.push_back(name);
+    if (name != "table" && name != "sort_column" && name != "start_position") {
+      return Error(ErrorCode::kInvalidArgument,
+                   "unknown member " + QuoteForMessage(name) +
+                       " (a backfill takes table, sort_column and start_position)");
+    }
+    if (value.IsNull()) continue;
+    if (!value.IsString()) {
+      return Error(ErrorCode::kInvalidArgument,
+                   std::string(name) + " must be a string" +
+                       (name == "start_position" ? R"( (e.g. "1000" or "2026-01-01"))" : ""));
+    }
+    std::string text(value.GetString(), value.GetStringLength());
+    if (name == "table") {
+      request.table = std::move(text);
+    } else if (name == "sort_column") {
+      request.sort_column = std::move(text);
+    } else if (!text.empty()) {
+      request.start_position = std::move(text);
+    }
+  }
+  if (request.table.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 R"(table is required: the table to backfill, as "schema.table")");
+  }
+  if (!IsQualifiedTableName(request.table)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "table must be schema.table, got " + QuoteForMessage(request.table));
+  }
+  if (request.start_position && request.sort_column.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "start_position needs sort_column: a start position is a value of the sort "
+                 "column");
+  }
+  return request;
 }
 
 }  // namespace sluice::api

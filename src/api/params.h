@@ -48,6 +48,16 @@ enum class BulkAction { kRedeliver, kDiscard };
 // POST cannot act on every message.
 Result<Selection> ParseBulkBody(BulkAction action, std::string_view body);
 
+// A backfill id: like a message id (digits only, unsigned 64-bit).
+Result<uint64_t> ParseBackfillId(std::string_view text);
+
+// The body of POST .../backfills: a JSON object with "table" (schema.table,
+// required) and optionally "sort_column" and "start_position" (strings; null
+// or "" is the same as absent). start_position needs sort_column. Any other
+// member, a member given twice or a value of another type is an error naming
+// it, so a typo ("sortcolumn") is not silently a backfill by primary key.
+Result<BackfillRequest> ParseBackfillBody(std::string_view body);
+
 // `text` in double quotes for an error message: at most 64 bytes of it, with
 // '"', '\\' and control characters escaped.
 std::string QuoteForMessage(std::string_view text);

@@ -65,6 +65,9 @@ void RawOrNull(JsonWriter& w, std::string_view json) {
   }
 }
 
+// JSON has no NaN or infinity.
+double Finite(double value) { return std::isfinite(value) ? value : 0.0; }
+
 void WriteSink(JsonWriter& w, const SinkSummary& s) {
   w.StartObject();
   Key(w, "name");
@@ -115,8 +118,7 @@ void WriteSink(JsonWriter& w, const SinkSummary& s) {
   w.EndObject();
 
   Key(w, "delivered_per_second");
-  // JSON has no NaN or infinity.
-  w.Double(std::isfinite(s.delivered_per_second) ? s.delivered_per_second : 0.0);
+  w.Double(Finite(s.delivered_per_second));
   Key(w, "oldest_waiting_committed_at");
   Time(w, s.oldest_waiting_committed_at);
   Key(w, "last_delivered_at");
@@ -154,6 +156,51 @@ void WriteMessage(JsonWriter& w, const MessageSummary& m) {
   String(w, m.shard_id);
   Key(w, "sequence_number");
   String(w, m.sequence_number);
+  w.EndObject();
+}
+
+void WriteBackfill(JsonWriter& w, const BackfillInfo& b) {
+  w.StartObject();
+  Key(w, "id");
+  w.Uint64(b.id);
+  Key(w, "sink");
+  String(w, b.sink);
+  Key(w, "table");
+  String(w, b.table);
+  Key(w, "sort_column");
+  String(w, b.sort_column);
+  Key(w, "start_position");
+  if (b.start_position) {
+    String(w, *b.start_position);
+  } else {
+    w.Null();
+  }
+  Key(w, "origin");
+  String(w, b.origin);
+  Key(w, "state");
+  w.String(BackfillStateName(b.state));
+  Key(w, "rows_done");
+  w.Uint64(b.rows_done);
+  Key(w, "rows_estimate");
+  w.Uint64(b.rows_estimate);
+  Key(w, "rows_per_second");
+  w.Double(Finite(b.rows_per_second));
+  Key(w, "eta_seconds");
+  if (b.eta_seconds && std::isfinite(*b.eta_seconds)) {
+    w.Double(*b.eta_seconds);
+  } else {
+    w.Null();
+  }
+  Key(w, "page_size");
+  w.Uint64(b.page_size);
+  Key(w, "waiting");
+  w.Bool(b.waiting);
+  Key(w, "started_at");
+  Time(w, b.started_at);
+  Key(w, "finished_at");
+  Time(w, b.finished_at);
+  Key(w, "error");
+  String(w, b.error);
   w.EndObject();
 }
 
@@ -287,6 +334,25 @@ std::string ReadinessJson(const Readiness& readiness) {
   Key(w, "reasons");
   w.StartArray();
   for (const std::string& reason : readiness.reasons) String(w, reason);
+  w.EndArray();
+  w.EndObject();
+  return Done(buffer);
+}
+
+std::string BackfillJson(const BackfillInfo& backfill) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  WriteBackfill(w, backfill);
+  return Done(buffer);
+}
+
+std::string BackfillsJson(const std::vector<BackfillInfo>& backfills) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  Key(w, "backfills");
+  w.StartArray();
+  for (const BackfillInfo& b : backfills) WriteBackfill(w, b);
   w.EndArray();
   w.EndObject();
   return Done(buffer);

@@ -28,6 +28,9 @@ std::string SinksJson(const std::vector<SinkSummary>& sinks);  // {"sinks": [SIN
 std::string MessagePageJson(const MessagePage& page);          // {"messages", "next_cursor"}
 std::string ActionResultJson(const ActionResult& result);      // {"affected", "skipped"}
 std::string ReadinessJson(const Readiness& readiness);         // {"status", "reasons"}
+std::string BackfillJson(const BackfillInfo& backfill);        // BACKFILL
+// {"backfills": [BACKFILL, ...]}
+std::string BackfillsJson(const std::vector<BackfillInfo>& backfills);
 
 // {"message", "change", "payload"}. kInternal when change_json or
 // payload_json is not valid JSON (a bug in the Control behind the API).

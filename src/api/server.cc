@@ -85,6 +85,19 @@ std::string_view RawPath(const Request& req) {
 
 bool UnderApi(std::string_view path) { return path == "/api" || path.starts_with("/api/"); }
 
+// The host part of a Host header or listen address ("[::1]:7376" -> "[::1]").
+std::string_view HostPart(std::string_view hostport) {
+  if (hostport.starts_with('[')) {
+    const size_t close = hostport.find(']');
+    return close == std::string_view::npos ? hostport : hostport.substr(0, close + 1);
+  }
+  return hostport.substr(0, hostport.rfind(':'));
+}
+
+bool IsLoopbackName(std::string_view host) {
+  return host == "localhost" || host == "[::1]" || host.starts_with("127.");
+}
+
 // RFC 9112: a request has a body only with Content-Length or
 // Transfer-Encoding.
 bool HasBody(const Request& req) {
@@ -104,6 +117,7 @@ std::string Printable(std::string_view text) {
 const char* CodeForStatus(int status) {
   switch (status) {
     case 401: return "unauthorized";
+    case 403: return "forbidden";
     case 404: return "not_found";
     case 405: return "method_not_allowed";
     case 409: return "conflict";
@@ -184,6 +198,10 @@ struct Server::Impl {
                 BulkAction action);
   void ActOnMany(Exchange& ex, const std::string& sink, BulkAction action);
   void PauseOrResume(Exchange& ex, const std::string& sink, bool pause);
+  void ListBackfills(Exchange& ex, const std::string& sink);
+  void GetBackfill(Exchange& ex, const std::string& sink, const std::string& id_text);
+  void StartBackfill(Exchange& ex, const std::string& sink);
+  void CancelBackfill(Exchange& ex, const std::string& sink, const std::string& id_text);
 
   Control& control;
   const ServerOptions options;
@@ -207,12 +225,30 @@ bool Allow(Exchange& ex, const char* method) {
   return false;
 }
 
+// For a path that takes GET and POST: true for either (HEAD counts as GET);
+// else answers 405 with Allow: GET, POST.
+bool AllowGetOrPost(Exchange& ex) {
+  const std::string& m = ex.req.method;
+  if (m == "GET" || m == "HEAD" || m == "POST") return true;
+  ex.res.set_header("Allow", "GET, POST");
+  ReplyError(ex.res, 405,
+             m + " is not allowed on " + QuoteForMessage(RawPath(ex.req)) + "; use GET or POST");
+  return false;
+}
+
 }  // namespace
 
 void Server::Impl::Configure() {
   const int threads = options.threads > 0 ? options.threads : 1;
   // httplib takes ownership of the queue it is given.
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // An idle keep-alive connection holds a worker until it times out: keep
+  // that short, so idle browsers and CLIs neither starve the pool nor
+  // delay a shutdown by more than a second.
+  http.set_keep_alive_timeout(1);
+  http.set_keep_alive_max_count(100);
+  http.set_read_timeout(5, 0);
+  http.set_write_timeout(5, 0);
   http.set_socket_options(SetSocketOptions);
   http.set_payload_max_length(options.max_body_bytes);
   http.set_default_headers({{"X-Content-Type-Options", "nosniff"}});
@@ -302,6 +338,20 @@ bool Server::Impl::ReadBody(Exchange& ex) {
 void Server::Impl::Handle(const Request& req, Response& res, const ContentReader* reader) {
   Exchange ex{req, res, reader, false, {}};
   const std::string_view path = RawPath(req);
+  // DNS rebinding: a web page whose name resolves to 127.0.0.1 could make a
+  // browser read the unauthenticated /metrics or console. Served on loopback,
+  // sluice answers only requests addressed to a loopback name.
+  if (IsLoopbackName(HostPart(options.listen))) {
+    const std::string host = req.get_header_value("Host");
+    if (!host.empty() && !IsLoopbackName(HostPart(host))) {
+      ReplyError(res, 403,
+                 "Host " + QuoteForMessage(host) +
+                     " is not a loopback name: sluice on a loopback address answers only "
+                     "requests to 127.0.0.1, localhost or [::1]");
+      if (HasBody(req)) res.set_header("Connection", "close");
+      return;
+    }
+  }
   if (UnderApi(path)) {
     HandleApi(ex, path);
   } else {
@@ -343,6 +393,26 @@ void Server::Impl::HandleApi(Exchange& ex, std::string_view path) {
   if (n == 4 && (part == "pause" || part == "resume")) {
     if (Allow(ex, "POST")) PauseOrResume(ex, sink, part == "pause");
     return;
+  }
+  if (part == "backfills") {
+    if (n == 4) {
+      if (!AllowGetOrPost(ex)) return;
+      if (ex.req.method == "POST") {
+        StartBackfill(ex, sink);
+      } else {
+        ListBackfills(ex, sink);
+      }
+      return;
+    }
+    if (n == 5 && !seg[4].empty()) {
+      if (Allow(ex, "GET")) GetBackfill(ex, sink, seg[4]);
+      return;
+    }
+    if (n == 6 && seg[5] == "cancel") {
+      if (Allow(ex, "POST")) CancelBackfill(ex, sink, seg[4]);
+      return;
+    }
+    return ReplyNotFound(ex.req, ex.res);
   }
   if (part != "messages") return ReplyNotFound(ex.req, ex.res);
   const std::string& item = seg[4];  // a message id or a bulk action
@@ -409,7 +479,10 @@ void Server::Impl::ListMessages(Exchange& ex, const std::string& sink) {
     }
   }
   MessageQuery query;
-  auto state = ParseStateParam(ex.req.get_param_value("state"));
+  const std::string state_param = ex.req.get_param_value("state");
+  query.failing = state_param == "failing";
+  auto state = query.failing ? Result<std::optional<MessageState>>(std::nullopt)
+                             : ParseStateParam(state_param);
   if (!state.ok()) return ReplyError(ex.res, 400, state.error().message());
   auto limit = ParseLimit(ex.req.get_param_value("limit"));
   if (!limit.ok()) return ReplyError(ex.res, 400, limit.error().message());
@@ -461,6 +534,45 @@ void Server::Impl::PauseOrResume(Exchange& ex, const std::string& sink, bool pau
   Status done = pause ? control.Pause(sink) : control.Resume(sink);
   if (!done.ok()) return ReplyControlError(ex.res, done.error());
   GetSink(ex, sink);
+}
+
+void Server::Impl::ListBackfills(Exchange& ex, const std::string& sink) {
+  auto backfills = control.Backfills(sink);
+  if (!backfills.ok()) return ReplyControlError(ex.res, backfills.error());
+  ReplyJson(ex.res, 200, BackfillsJson(*backfills));
+}
+
+// Control has no call for one backfill: it is looked up in the sink's list,
+// which is short (one entry per backfill ever started on the sink).
+void Server::Impl::GetBackfill(Exchange& ex, const std::string& sink, const std::string& id_text) {
+  auto id = ParseBackfillId(id_text);
+  if (!id.ok()) return ReplyError(ex.res, 400, id.error().message());
+  auto backfills = control.Backfills(sink);
+  if (!backfills.ok()) return ReplyControlError(ex.res, backfills.error());
+  for (const BackfillInfo& b : *backfills) {
+    if (b.id == *id) return ReplyJson(ex.res, 200, BackfillJson(b));
+  }
+  ReplyError(ex.res, 404,
+             "backfill " + std::to_string(*id) + " is not one of sink " + QuoteForMessage(sink));
+}
+
+void Server::Impl::StartBackfill(Exchange& ex, const std::string& sink) {
+  if (!ReadBody(ex)) return;
+  auto request = ParseBackfillBody(ex.body);
+  if (!request.ok()) return ReplyError(ex.res, 400, request.error().message());
+  auto started = control.StartBackfill(sink, *request);
+  if (!started.ok()) return ReplyControlError(ex.res, started.error());
+  ReplyJson(ex.res, 201, BackfillJson(*started));
+}
+
+void Server::Impl::CancelBackfill(Exchange& ex, const std::string& sink,
+                                  const std::string& id_text) {
+  auto id = ParseBackfillId(id_text);
+  if (!id.ok()) return ReplyError(ex.res, 400, id.error().message());
+  if (!ReadBody(ex)) return;  // none is needed; one is read so the connection stays usable
+  auto cancelled = control.CancelBackfill(sink, *id);
+  if (!cancelled.ok()) return ReplyControlError(ex.res, cancelled.error());
+  ReplyJson(ex.res, 200, BackfillJson(*cancelled));
 }
 
 Server::Server(Control& control, ServerOptions options)

@@ -33,7 +33,7 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7376";
   Secret token;                       // must not be empty
   size_t max_body_bytes = 64 * 1024;  // larger request bodies get 413
-  int threads = 4;                    // workers serving requests
+  int threads = 8;                    // workers serving requests
 };
 
 class Server {

@@ -109,5 +109,55 @@ TEST(QuoteForMessage, EscapesAndCuts) {
   EXPECT_EQ(QuoteForMessage(std::string(100, 'x')), "\"" + std::string(64, 'x') + "...\"");
 }
 
+TEST(ParseBackfillId, AcceptsUnsignedDecimalsAndNamesTheParameter) {
+  EXPECT_EQ(*ParseBackfillId("7"), 7u);
+  auto bad = ParseBackfillId("x7");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(bad.error().message(),
+            "backfill id must be an unsigned 64-bit decimal integer, got \"x7\"");
+}
+
+TEST(ParseBackfillBody, ReadsEveryMember) {
+  auto request = ParseBackfillBody(
+      R"({"table": "public.events", "sort_column": "created_at", "start_position": "2026-01-01"})");
+  ASSERT_TRUE(request.ok()) << request.error().message();
+  EXPECT_EQ(request->table, "public.events");
+  EXPECT_EQ(request->sort_column, "created_at");
+  EXPECT_EQ(request->start_position, "2026-01-01");
+}
+
+TEST(ParseBackfillBody, EmptyOrNullOptionalMembersAreAbsent) {
+  auto request =
+      ParseBackfillBody(R"({"table":"public.a","sort_column":"id","start_position":""})");
+  ASSERT_TRUE(request.ok()) << request.error().message();
+  EXPECT_EQ(request->sort_column, "id");
+  EXPECT_FALSE(request->start_position.has_value());
+  request = ParseBackfillBody(R"({"start_position":null,"table":"public.a"})");
+  ASSERT_TRUE(request.ok()) << request.error().message();
+  EXPECT_EQ(request->sort_column, "");
+}
+
+TEST(ParseBackfillBody, RejectsWhatIsNotABackfill) {
+  for (const char* body :
+       {"", "  ", "null", "\"public.a\"", "[{\"table\":\"public.a\"}]", R"({"table":null})",
+        R"({"table":["public.a"]})", R"({"table":"public.a","sort_column":1})",
+        R"({"table":"public.a","extra":true})", R"({"table":"public.a"} x)", R"({"table":".a"})",
+        R"({"table":"a."})"}) {
+    SCOPED_TRACE(body);
+    auto request = ParseBackfillBody(body);
+    ASSERT_FALSE(request.ok());
+    EXPECT_EQ(request.error().code(), ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST(ParseBackfillBody, QuotesUnknownMemberNamesSafely) {
+  auto request = ParseBackfillBody("{\"table\":\"public.a\",\"x\\n\\\"y\":1}");
+  ASSERT_FALSE(request.ok());
+  EXPECT_EQ(request.error().message(),
+            "unknown member \"x\\x0a\\\"y\" (a backfill takes table, sort_column and "
+            "start_position)");
+}
+
 }  // namespace
 }  // namespace sluice::api

@@ -69,6 +69,38 @@ TEST(Render, MessageDetailEmbedsScalarPayloadData) {
   EXPECT_EQ(std::string(doc["payload"]["data"].GetString()), "just a string");
 }
 
+TEST(Render, BackfillWithoutOptionalValuesHasNulls) {
+  BackfillInfo b;
+  b.id = 1;
+  b.sink = "s";
+  b.table = "public.t";
+  b.origin = "api";
+  b.state = BackfillState::kDone;
+  b.rows_per_second = std::numeric_limits<double>::infinity();
+  b.eta_seconds = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(BackfillJson(b),
+            R"({"id":1,"sink":"s","table":"public.t","sort_column":"","start_position":null,)"
+            R"("origin":"api","state":"done","rows_done":0,"rows_estimate":0,)"
+            R"("rows_per_second":0.0,"eta_seconds":null,"page_size":0,"waiting":false,)"
+            R"("started_at":null,"finished_at":null,"error":""})");
+}
+
+TEST(Render, BackfillStatesHaveTheirNames) {
+  std::vector<BackfillInfo> list(4);
+  list[1].state = BackfillState::kDone;
+  list[2].state = BackfillState::kCancelled;
+  list[3].state = BackfillState::kFailed;
+  rapidjson::Document doc;
+  doc.Parse(BackfillsJson(list).c_str());
+  ASSERT_FALSE(doc.HasParseError());
+  const char* names[] = {"running", "done", "cancelled", "failed"};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(
+        std::string(doc["backfills"][static_cast<rapidjson::SizeType>(i)]["state"].GetString()),
+        names[i]);
+  }
+}
+
 TEST(Render, ReadinessListsReasons) {
   EXPECT_EQ(ReadinessJson({false, {"database main: connecting"}}),
             R"({"status":"not_ready","reasons":["database main: connecting"]})");

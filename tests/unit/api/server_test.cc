@@ -105,14 +105,50 @@ class FakeControl : public Control {
   }
   Status Pause(std::string_view sink) override { return SetPaused("Pause", sink, true); }
   Status Resume(std::string_view sink) override { return SetPaused("Resume", sink, false); }
-  Result<std::vector<BackfillInfo>> Backfills(std::string_view) override {
-    return std::vector<BackfillInfo>{};
+  Result<std::vector<BackfillInfo>> Backfills(std::string_view sink) override {
+    Record("Backfills " + std::string(sink));
+    if (error) return *error;
+    if (!Known(sink)) return NotConfigured(sink);
+    std::vector<BackfillInfo> of_sink;
+    for (const BackfillInfo& b : backfills) {
+      if (b.sink == sink) of_sink.push_back(b);
+    }
+    return of_sink;
   }
-  Result<BackfillInfo> StartBackfill(std::string_view, const BackfillRequest&) override {
-    return Error(ErrorCode::kUnavailable, "not in this fake");
+  // Starts it as the newest backfill, running, with the next id.
+  Result<BackfillInfo> StartBackfill(std::string_view sink,
+                                     const BackfillRequest& request) override {
+    Record("StartBackfill " + std::string(sink) + " table=" + request.table +
+           " sort=" + request.sort_column + " start=" + request.start_position.value_or("-"));
+    if (error) return *error;
+    if (!Known(sink)) return NotConfigured(sink);
+    BackfillInfo b;
+    b.id = next_backfill_id++;
+    b.sink = std::string(sink);
+    b.table = request.table;
+    b.sort_column = request.sort_column;
+    b.start_position = request.start_position;
+    b.origin = "api";
+    b.page_size = 1000;
+    b.started_at = At(kSomeTime);
+    backfills.insert(backfills.begin(), b);
+    return b;
   }
-  Result<BackfillInfo> CancelBackfill(std::string_view, uint64_t) override {
-    return Error(ErrorCode::kNotFound, "not in this fake");
+  Result<BackfillInfo> CancelBackfill(std::string_view sink, uint64_t id) override {
+    Record("CancelBackfill " + std::string(sink) + " " + std::to_string(id));
+    if (error) return *error;
+    if (!Known(sink)) return NotConfigured(sink);
+    for (BackfillInfo& b : backfills) {
+      if (b.sink != sink || b.id != id) continue;
+      if (b.state == BackfillState::kRunning) {
+        b.state = BackfillState::kCancelled;
+        b.finished_at = At(kSomeTime + 5000);
+        b.eta_seconds.reset();
+      }
+      return b;
+    }
+    return Error(ErrorCode::kNotFound,
+                 "sink \"" + std::string(sink) + "\" has no backfill " + std::to_string(id));
   }
   std::string MetricsText() override {
     Record("MetricsText");
@@ -131,7 +167,8 @@ class FakeControl : public Control {
   bool Acted() {
     for (const std::string& c : Calls()) {
       if (c.starts_with("Redeliver") || c.starts_with("Discard") || c.starts_with("Pause") ||
-          c.starts_with("Resume")) {
+          c.starts_with("Resume") || c.starts_with("StartBackfill") ||
+          c.starts_with("CancelBackfill")) {
         return true;
       }
     }
@@ -142,6 +179,8 @@ class FakeControl : public Control {
   MessagePage page;
   MessageDetail detail;
   ActionResult action_result{1, 0};
+  std::vector<BackfillInfo> backfills;  // newest first, of every sink
+  uint64_t next_backfill_id = 10;
   std::string metrics;
   Readiness readiness;
   std::optional<Error> error;
@@ -782,6 +821,254 @@ TEST_F(ApiServer, PauseOfUnknownSinkIsNotFound) {
   ExpectError(Post("/api/sinks/nope/resume"), 404, "not_found");
 }
 
+// --- backfills ------------------------------------------------------------------------
+
+// A running backfill with every field set.
+BackfillInfo RunningBackfill() {
+  BackfillInfo b;
+  b.id = 7;
+  b.sink = "orders";
+  b.table = "public.events";
+  b.sort_column = "created_at";
+  b.start_position = "2026-01-01";
+  b.origin = "config";
+  b.state = BackfillState::kRunning;
+  b.rows_done = 96000;
+  b.rows_estimate = 200000;
+  b.rows_per_second = 2130.5;
+  b.eta_seconds = 48.8;
+  b.page_size = 2500;
+  b.waiting = true;
+  b.started_at = At(kSomeTime);
+  return b;
+}
+
+// A failed backfill by primary key: no start position, no ETA.
+BackfillInfo FailedBackfill() {
+  BackfillInfo b;
+  b.id = 3;
+  b.sink = "orders";
+  b.table = "public.orders";
+  b.origin = "api";
+  b.state = BackfillState::kFailed;
+  b.rows_done = 1000;
+  b.rows_estimate = 0;
+  b.page_size = 1000;
+  b.started_at = At(kSomeTime - 60000);
+  b.finished_at = At(kSomeTime - 1000);
+  b.error = "table public.orders was dropped";
+  return b;
+}
+
+TEST_F(ApiServer, ListsBackfillsWithEveryField) {
+  BackfillInfo other_sink = FailedBackfill();
+  other_sink.sink = "a/b";
+  control_.backfills = {RunningBackfill(), other_sink, FailedBackfill()};
+  auto res = Get("/api/sinks/orders/backfills");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(control_.Calls().back(), "Backfills orders");
+  rapidjson::Document doc = Parse(res->body);
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_EQ(doc.MemberCount(), 1u);
+  ASSERT_TRUE(doc["backfills"].IsArray());
+  ASSERT_EQ(doc["backfills"].Size(), 2u);
+
+  const rapidjson::Value& b = doc["backfills"][0];
+  EXPECT_EQ(b.MemberCount(), 16u) << res->body;
+  EXPECT_EQ(b["id"].GetUint64(), 7u);
+  EXPECT_EQ(Str(b["sink"]), "orders");
+  EXPECT_EQ(Str(b["table"]), "public.events");
+  EXPECT_EQ(Str(b["sort_column"]), "created_at");
+  EXPECT_EQ(Str(b["start_position"]), "2026-01-01");
+  EXPECT_EQ(Str(b["origin"]), "config");
+  EXPECT_EQ(Str(b["state"]), "running");
+  EXPECT_EQ(b["rows_done"].GetUint64(), 96000u);
+  EXPECT_EQ(b["rows_estimate"].GetUint64(), 200000u);
+  EXPECT_DOUBLE_EQ(b["rows_per_second"].GetDouble(), 2130.5);
+  EXPECT_DOUBLE_EQ(b["eta_seconds"].GetDouble(), 48.8);
+  EXPECT_EQ(b["page_size"].GetUint64(), 2500u);
+  EXPECT_TRUE(b["waiting"].GetBool());
+  EXPECT_EQ(Str(b["started_at"]), "2026-11-27T10:00:00.123Z");
+  EXPECT_TRUE(b["finished_at"].IsNull());
+  EXPECT_EQ(Str(b["error"]), "");
+
+  const rapidjson::Value& f = doc["backfills"][1];
+  EXPECT_EQ(f["id"].GetUint64(), 3u);
+  EXPECT_EQ(Str(f["sort_column"]), "");
+  EXPECT_TRUE(f["start_position"].IsNull());
+  EXPECT_EQ(Str(f["origin"]), "api");
+  EXPECT_EQ(Str(f["state"]), "failed");
+  EXPECT_TRUE(f["eta_seconds"].IsNull());
+  EXPECT_FALSE(f["waiting"].GetBool());
+  EXPECT_EQ(Str(f["finished_at"]), "2026-11-27T09:59:59.123Z");
+  EXPECT_EQ(Str(f["error"]), "table public.orders was dropped");
+}
+
+TEST_F(ApiServer, ListsNoBackfillsAsAnEmptyArray) {
+  auto res = Get("/api/sinks/orders/backfills");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, R"({"backfills":[]})");
+}
+
+TEST_F(ApiServer, AnswersOneBackfillById) {
+  control_.backfills = {RunningBackfill(), FailedBackfill()};
+  auto res = Get("/api/sinks/orders/backfills/3");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, BackfillJson(FailedBackfill()));
+  EXPECT_EQ(ExpectError(Get("/api/sinks/orders/backfills/4"), 404, "not_found"),
+            "backfill 4 is not one of sink \"orders\"");
+}
+
+TEST_F(ApiServer, StartsABackfillFromTheBody) {
+  auto res =
+      Post("/api/sinks/orders/backfills", R"({"table":"public.events","sort_column":"created_at",)"
+                                          R"("start_position":"2026-01-01"})");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 201) << res->body;
+  EXPECT_EQ(control_.Calls().back(),
+            "StartBackfill orders table=public.events sort=created_at start=2026-01-01");
+  rapidjson::Document doc = Parse(res->body);
+  EXPECT_EQ(doc["id"].GetUint64(), 10u);
+  EXPECT_EQ(Str(doc["sink"]), "orders");
+  EXPECT_EQ(Str(doc["table"]), "public.events");
+  EXPECT_EQ(Str(doc["sort_column"]), "created_at");
+  EXPECT_EQ(Str(doc["start_position"]), "2026-01-01");
+  EXPECT_EQ(Str(doc["origin"]), "api");
+  EXPECT_EQ(Str(doc["state"]), "running");
+  EXPECT_EQ(res->body, BackfillJson(control_.backfills.front()));
+
+  // The new backfill is listed first.
+  auto list = Get("/api/sinks/orders/backfills");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(Parse(list->body)["backfills"][0]["id"].GetUint64(), 10u);
+}
+
+TEST_F(ApiServer, StartNeedsOnlyTheTable) {
+  for (const char* body :
+       {R"({"table":"public.orders"})", R"({"table":"public.orders","sort_column":null})",
+        R"({"table":"public.orders","sort_column":"","start_position":null})"}) {
+    SCOPED_TRACE(body);
+    auto res = Post("/api/sinks/orders/backfills", body);
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 201) << res->body;
+    EXPECT_EQ(control_.Calls().back(), "StartBackfill orders table=public.orders sort= start=-");
+    rapidjson::Document doc = Parse(res->body);
+    EXPECT_EQ(Str(doc["sort_column"]), "");
+    EXPECT_TRUE(doc["start_position"].IsNull());
+  }
+}
+
+TEST_F(ApiServer, StartWithABadBodyIsBadRequestAndStartsNothing) {
+  struct Case {
+    const char* body;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"",
+            "the body must be a JSON object such as {\"table\": \"public.orders\"}, with "
+            "optional \"sort_column\" and \"start_position\""},
+           {"[]",
+            "the body must be a JSON object such as {\"table\": \"public.orders\"}, with "
+            "optional \"sort_column\" and \"start_position\""},
+           {"not json", "the body is not valid JSON: Invalid value. (at byte 1)"},
+           {"{}", "table is required: the table to backfill, as \"schema.table\""},
+           {R"({"table":""})", "table is required: the table to backfill, as \"schema.table\""},
+           {R"({"table":"orders"})", "table must be schema.table, got \"orders\""},
+           {R"({"table":"a.b.c"})", "table must be schema.table, got \"a.b.c\""},
+           {R"({"table":7})", "table must be a string"},
+           {R"({"table":"public.a","sortcolumn":"id"})",
+            "unknown member \"sortcolumn\" (a backfill takes table, sort_column and "
+            "start_position)"},
+           {R"({"table":"public.a","table":"public.b"})", "\"table\" is given twice"},
+           {R"({"table":"public.a","sort_column":"id","start_position":5})",
+            "start_position must be a string (e.g. \"1000\" or \"2026-01-01\")"},
+           {R"({"table":"public.a","start_position":"5"})",
+            "start_position needs sort_column: a start position is a value of the sort column"},
+       }) {
+    SCOPED_TRACE(c.body);
+    EXPECT_EQ(ExpectError(Post("/api/sinks/orders/backfills", c.body), 400, "bad_request"),
+              c.message);
+  }
+  ExpectError(client_->Post("/api/sinks/orders/backfills", Auth()), 400, "bad_request");
+  EXPECT_FALSE(control_.Acted());
+}
+
+TEST_F(ApiServer, StartRefusedByControlKeepsItsMessage) {
+  control_.error = Error(ErrorCode::kInvalidArgument,
+                         "public.t has no primary key: give a sort_column to backfill it");
+  EXPECT_EQ(ExpectError(Post("/api/sinks/orders/backfills", R"({"table":"public.t"})"), 400,
+                        "bad_request"),
+            "public.t has no primary key: give a sort_column to backfill it");
+  control_.error =
+      Error(ErrorCode::kUnavailable, "a backfill of public.t is running already (id 7)");
+  EXPECT_EQ(
+      ExpectError(Post("/api/sinks/orders/backfills", R"({"table":"public.t"})"), 409, "conflict"),
+      "a backfill of public.t is running already (id 7)");
+  control_.error = Error(ErrorCode::kIo, "the local store failed: disk I/O error");
+  ExpectError(Post("/api/sinks/orders/backfills", R"({"table":"public.t"})"), 500, "internal");
+  ExpectError(Get("/api/sinks/orders/backfills"), 500, "internal");
+}
+
+TEST_F(ApiServer, CancelsABackfill) {
+  control_.backfills = {RunningBackfill()};
+  auto res = Post("/api/sinks/orders/backfills/7/cancel");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(control_.Calls().back(), "CancelBackfill orders 7");
+  rapidjson::Document doc = Parse(res->body);
+  EXPECT_EQ(doc["id"].GetUint64(), 7u);
+  EXPECT_EQ(Str(doc["state"]), "cancelled");
+  EXPECT_EQ(Str(doc["finished_at"]), "2026-11-27T10:00:05.123Z");
+  EXPECT_TRUE(doc["eta_seconds"].IsNull());
+}
+
+TEST_F(ApiServer, CancelOfAnUnknownBackfillIsNotFound) {
+  control_.backfills = {RunningBackfill()};
+  EXPECT_EQ(ExpectError(Post("/api/sinks/orders/backfills/8/cancel"), 404, "not_found"),
+            "sink \"orders\" has no backfill 8");
+}
+
+TEST_F(ApiServer, BackfillsOfAnUnknownSinkAreNotFound) {
+  ExpectError(Get("/api/sinks/nope/backfills"), 404, "not_found");
+  ExpectError(Get("/api/sinks/nope/backfills/7"), 404, "not_found");
+  ExpectError(Post("/api/sinks/nope/backfills", R"({"table":"public.orders"})"), 404, "not_found");
+  ExpectError(Post("/api/sinks/nope/backfills/7/cancel"), 404, "not_found");
+}
+
+TEST_F(ApiServer, MalformedBackfillIdsAreBadRequestAndReachNoControl) {
+  for (const char* id : {"abc", "-1", "%2B1", "1.5", "1e3", "%201", "18446744073709551616"}) {
+    SCOPED_TRACE(id);
+    const std::string message = ExpectError(
+        Post(std::string("/api/sinks/orders/backfills/") + id + "/cancel"), 400, "bad_request");
+    EXPECT_EQ(message.rfind("backfill id must be an unsigned 64-bit decimal integer, got", 0), 0u)
+        << message;
+    ExpectError(Get(std::string("/api/sinks/orders/backfills/") + id), 400, "bad_request");
+  }
+  EXPECT_TRUE(control_.Calls().empty());
+}
+
+TEST_F(ApiServer, UnauthenticatedBackfillRequestsAreUnauthorized) {
+  control_.backfills = {RunningBackfill()};
+  ExpectUnauthorized(client_->Get("/api/sinks/orders/backfills"));
+  ExpectUnauthorized(client_->Get("/api/sinks/orders/backfills/7"));
+  ExpectUnauthorized(client_->Post("/api/sinks/orders/backfills", R"({"table":"public.orders"})",
+                                   "application/json"));
+  ExpectUnauthorized(client_->Post("/api/sinks/orders/backfills/7/cancel", "", "application/json"));
+  ExpectUnauthorized(client_->Post("/api/sinks/orders/backfills/7/cancel",
+                                   {{"Authorization", "Bearer wrong"}}, "", "application/json"));
+  EXPECT_TRUE(control_.Calls().empty());
+}
+
+TEST_F(ApiServer, OversizedBackfillBodyIsPayloadTooLarge) {
+  const std::string body = R"({"table":"public.orders","pad":")" + std::string(2000, 'x') + "\"}";
+  ExpectError(Post("/api/sinks/orders/backfills", body), 413, "payload_too_large");
+  EXPECT_FALSE(control_.Acted());
+}
+
 // --- methods and paths --------------------------------------------------------------
 
 TEST_F(ApiServer, WrongMethodIsMethodNotAllowedWithAllow) {
@@ -802,6 +1089,10 @@ TEST_F(ApiServer, WrongMethodIsMethodNotAllowedWithAllow) {
            {"POST", "/api/sinks/orders/messages/1", "GET"},
            {"DELETE", "/api/sinks/orders", "GET"},
            {"PUT", "/api/sinks/orders/pause", "POST"},
+           {"DELETE", "/api/sinks/orders/backfills", "GET, POST"},
+           {"PUT", "/api/sinks/orders/backfills", "GET, POST"},
+           {"POST", "/api/sinks/orders/backfills/7", "GET"},
+           {"GET", "/api/sinks/orders/backfills/7/cancel", "POST"},
            {"POST", "/metrics", "GET"},
            {"PUT", "/health", "GET"},
            {"DELETE", "/health/ready", "GET"},
@@ -822,9 +1113,11 @@ TEST_F(ApiServer, WrongMethodIsMethodNotAllowedWithAllow) {
 }
 
 TEST_F(ApiServer, UnknownPathsAreNotFound) {
-  for (const char* path : {"/api/sinks/", "/api/sinks/orders/messages/", "/api/other",
-                           "/api/sinks/orders/backfills", "/api/sinks/orders/messages/1/x",
-                           "/api/sinks/orders/messages/1/redeliver/x", "/api/sinks//messages"}) {
+  for (const char* path :
+       {"/api/sinks/", "/api/sinks/orders/messages/", "/api/other", "/api/sinks/orders/backfills/",
+        "/api/sinks/orders/backfills/1/x", "/api/sinks/orders/backfills/1/cancel/x",
+        "/api/sinks/orders/messages/1/x", "/api/sinks/orders/messages/1/redeliver/x",
+        "/api/sinks//messages"}) {
     SCOPED_TRACE(path);
     ExpectError(Get(path), 404, "not_found");
   }
