@@ -285,6 +285,8 @@ class Loader {
   void LoadSink(const Entry& e, const Settings& settings, SinkSettings* sink);
   void LoadSource(const Entry& e, SinkSettings* sink);
   void LoadTable(const Entry& e, TableSettings* table);
+  void LoadInitialBackfill(const Entry& e, SinkSettings* sink);
+  void LoadBackfillSpec(const Entry& e, const SinkSettings& sink, BackfillSpec* spec);
   void LoadDestination(const Entry& e, KinesisDestination* dest);
   void CheckFunctionReference(const MapReader& m, std::string_view key, const Settings& settings,
                               std::initializer_list<std::string_view> types, std::string* out);
@@ -617,7 +619,16 @@ void Loader::LoadApi(const Entry& e, ApiSettings* api) {
                Quote(listen));
     }
   }
-  ReadSecret(m, "token", &api->token);
+  if (ReadSecret(m, "token", &api->token)) {
+    const std::string& token = api->token.Reveal();
+    const bool printable = std::all_of(token.begin(), token.end(),
+                                       [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!printable) {
+      // Never quote the value: it is a secret.
+      Fail(LineOf(m.Find("token")->value), m.Find("token")->path,
+           "must be printable ASCII without spaces (a bearer token), and is not");
+    }
+  }
 }
 
 void Loader::LoadDatabase(const Entry& e, DatabaseSettings* db) {
@@ -823,7 +834,7 @@ void Loader::LoadSink(const Entry& e, const Settings& settings, SinkSettings* si
   MapReader m(*this, e.value, e.path,
               {"name", "database", "source", "actions", "tables", "message_grouping", "batch_size",
                "max_in_flight", "filter", "transform", "routing", "timestamp_format",
-               "max_retry_count", "status", "destination"});
+               "max_retry_count", "initial_backfill", "status", "destination"});
   if (!m.ok()) return;
   if (ReadString(m, "name", &sink->name, Presence::kRequired) &&
       !std::all_of(sink->name.begin(), sink->name.end(), IsSinkNameChar)) {
@@ -889,6 +900,8 @@ void Loader::LoadSink(const Entry& e, const Settings& settings, SinkSettings* si
   if (ReadInt(m, "max_retry_count", &max_retry_count, 0, std::numeric_limits<int64_t>::max())) {
     sink->max_retry_count = max_retry_count;
   }
+  // After source: a listed table must be one the sink receives.
+  if (const Entry* backfill = m.Find("initial_backfill")) LoadInitialBackfill(*backfill, sink);
   ReadEnum(m, "status", &sink->status,
            {{"active", SinkStatus::kActive},
             {"paused", SinkStatus::kPaused},
@@ -953,6 +966,91 @@ void Loader::LoadTable(const Entry& e, TableSettings* table) {
   if (auto columns = ReadStringList(m, "group_column_names", &storage)) {
     for (auto& [column, item] : *columns) table->group_column_names.push_back(std::move(column));
   }
+}
+
+// Why `table` is not one the sink receives (its source filters), or empty.
+std::string NotSelectedBySource(const SinkSettings& sink, const std::string& table) {
+  auto listed = [](const std::vector<std::string>& list, const std::string& name) {
+    return std::find(list.begin(), list.end(), name) != list.end();
+  };
+  const std::string schema = table.substr(0, table.find('.'));
+  const std::string prefix = "sink " + Quote(sink.name) + " does not receive " + Quote(table);
+  if (!sink.include_tables.empty() && !listed(sink.include_tables, table)) {
+    return prefix + ": it is not in source.include_tables";
+  }
+  if (listed(sink.exclude_tables, table)) return prefix + ": source.exclude_tables names it";
+  if (!sink.include_schemas.empty() && !listed(sink.include_schemas, schema)) {
+    return prefix + ": its schema is not in source.include_schemas";
+  }
+  if (listed(sink.exclude_schemas, schema)) {
+    return prefix + ": source.exclude_schemas names its schema";
+  }
+  return "";
+}
+
+void Loader::LoadInitialBackfill(const Entry& e, SinkSettings* sink) {
+  constexpr const char* kShape =
+      "must be true, false or a list of {table, sort_column, start_position}";
+  if (e.value.IsScalar()) {
+    auto text = ScalarText(e);
+    if (!text) return;
+    if (*text == "true" || *text == "True" || *text == "TRUE") {
+      sink->initial_backfill_all_tables = true;
+    } else if (!(*text == "false" || *text == "False" || *text == "FALSE")) {
+      Fail(LineOf(e.value), e.path, std::string(kShape) + ", got " + Quote(*text));
+    }
+    return;
+  }
+  if (!e.value.IsSequence()) {
+    Fail(LineOf(e.value), e.path, std::string(kShape) + ", got " + KindName(e.value));
+    return;
+  }
+  for (const Entry& item : Items(e)) {
+    BackfillSpec spec;
+    spec.line = LineOf(item.value);
+    LoadBackfillSpec(item, *sink, &spec);
+    if (spec.table.empty()) continue;  // reported
+    for (const BackfillSpec& other : sink->initial_backfill) {
+      if (other.table == spec.table) {
+        Fail(spec.line, item.path + ".table",
+             "duplicate table " + Quote(spec.table) + " (first given at line " +
+                 std::to_string(other.line) + ")");
+      }
+    }
+    sink->initial_backfill.push_back(std::move(spec));
+  }
+}
+
+// Leaves spec->table empty when the entry is unusable (after reporting why).
+void Loader::LoadBackfillSpec(const Entry& e, const SinkSettings& sink, BackfillSpec* spec) {
+  MapReader m(*this, e.value, e.path, {"table", "sort_column", "start_position"});
+  if (!m.ok()) return;
+  std::string table;
+  if (ReadString(m, "table", &table, Presence::kRequired)) {
+    const Entry* entry = m.Find("table");
+    if (!IsQualifiedTableName(table)) {
+      Fail(LineOf(entry->value), entry->path, "must be schema.table, got " + Quote(table));
+      table.clear();
+    } else if (std::string why = NotSelectedBySource(sink, table); !why.empty()) {
+      Fail(LineOf(entry->value), entry->path, why);
+      table.clear();
+    }
+  }
+  ReadString(m, "sort_column", &spec->sort_column, Presence::kOptional);
+  std::string start;
+  if (ReadString(m, "start_position", &start, Presence::kOptional)) {
+    const Entry* entry = m.Find("start_position");
+    if (spec->sort_column.empty()) {
+      Fail(LineOf(entry->key), entry->path,
+           "needs sort_column: a start position is a value of the sort column");
+    } else if (start.empty()) {
+      Fail(LineOf(entry->value), entry->path,
+           "must not be empty (leave it out to start at the first row)");
+    } else {
+      spec->start_position = std::move(start);
+    }
+  }
+  spec->table = std::move(table);
 }
 
 void Loader::LoadDestination(const Entry& e, KinesisDestination* dest) {

@@ -134,6 +134,11 @@ TEST(ConfigLoader, LoadsEveryKeyOfTheFullExample) {
   EXPECT_EQ(k.routing, "by-type");
   EXPECT_EQ(k.timestamp_format, TimestampFormat::kUnixMicrosecond);
   EXPECT_EQ(k.max_retry_count, 5);
+  EXPECT_FALSE(k.initial_backfill_all_tables);
+  ASSERT_EQ(k.initial_backfill.size(), 1u);
+  EXPECT_EQ(k.initial_backfill[0].table, "public.orders");
+  EXPECT_EQ(k.initial_backfill[0].sort_column, "created_at");
+  EXPECT_EQ(k.initial_backfill[0].start_position, "2026-01-01");
   EXPECT_EQ(k.status, SinkStatus::kPaused);
   const KinesisDestination& d = k.destination;
   EXPECT_EQ(d.stream.arn, "arn:aws:kinesis:us-east-1:123456789012:stream/my-stream");
@@ -150,6 +155,8 @@ TEST(ConfigLoader, LoadsEveryKeyOfTheFullExample) {
 
   const SinkSettings& audit = s.sinks[1];
   EXPECT_EQ(audit.include_schemas, std::vector<std::string>{"billing"});
+  EXPECT_TRUE(audit.initial_backfill_all_tables);
+  EXPECT_TRUE(audit.initial_backfill.empty());
   EXPECT_TRUE(audit.destination.use_task_role);
   EXPECT_EQ(audit.destination.stream.partition, "aws-cn");
   EXPECT_EQ(audit.destination.stream.stream_name, "audit.v1");
@@ -187,6 +194,8 @@ TEST(ConfigLoader, AppliesDefaults) {
   EXPECT_EQ(sink.timestamp_format, TimestampFormat::kIso8601);
   EXPECT_FALSE(sink.max_retry_count.has_value());
   EXPECT_EQ(sink.status, SinkStatus::kActive);
+  EXPECT_FALSE(sink.initial_backfill_all_tables);
+  EXPECT_TRUE(sink.initial_backfill.empty());
   EXPECT_TRUE(sink.destination.tls_verify);
   EXPECT_EQ(sink.destination.endpoint_url, "");
   EXPECT_EQ(sink.destination.request_timeout, std::chrono::milliseconds(30000));
@@ -428,6 +437,122 @@ TEST(ConfigLoader, SinkNameMustBeUsableInApiPaths) {
   std::string yaml = WithSinkKeys("");
   yaml.replace(yaml.find("name: s"), 7, "name: my sink/1");
   EXPECT_THAT(ErrorOf(yaml), HasSubstr("sluice.yaml:5: sinks[0].name: may contain only letters"));
+}
+
+// --- initial_backfill ---
+
+TEST(ConfigLoader, InitialBackfillTrueMeansEveryTableAndFalseNone) {
+  auto all = Load(WithSinkKeys("    initial_backfill: true\n"));
+  ASSERT_TRUE(all.ok()) << all.error().message();
+  EXPECT_TRUE(all->sinks[0].initial_backfill_all_tables);
+  EXPECT_TRUE(all->sinks[0].initial_backfill.empty());
+  for (const char* none : {"false", "[]", "null"}) {
+    SCOPED_TRACE(none);
+    auto result = Load(WithSinkKeys(std::string("    initial_backfill: ") + none + "\n"));
+    ASSERT_TRUE(result.ok()) << result.error().message();
+    EXPECT_FALSE(result->sinks[0].initial_backfill_all_tables);
+    EXPECT_TRUE(result->sinks[0].initial_backfill.empty());
+  }
+}
+
+TEST(ConfigLoader, InitialBackfillListGivesEachTableWithItsLine) {
+  auto result = Load(
+      WithSinkKeys("    initial_backfill:\n"                                                   // 11
+                   "      - {table: public.orders}\n"                                          // 12
+                   "      - table: public.events\n"                                            // 13
+                   "        sort_column: created_at\n"                                         // 14
+                   "        start_position: 2026-01-01\n"                                      // 15
+                   "      - {table: public.logs, sort_column: id, start_position: 1000}\n"));  // 16
+  ASSERT_TRUE(result.ok()) << result.error().message();
+  const auto& specs = result->sinks[0].initial_backfill;
+  EXPECT_FALSE(result->sinks[0].initial_backfill_all_tables);
+  ASSERT_EQ(specs.size(), 3u);
+  EXPECT_EQ(specs[0].table, "public.orders");
+  EXPECT_EQ(specs[0].sort_column, "");
+  EXPECT_FALSE(specs[0].start_position.has_value());
+  EXPECT_EQ(specs[0].line, 12);
+  EXPECT_EQ(specs[1].table, "public.events");
+  EXPECT_EQ(specs[1].sort_column, "created_at");
+  EXPECT_EQ(specs[1].start_position, "2026-01-01");
+  EXPECT_EQ(specs[1].line, 13);
+  EXPECT_EQ(specs[2].start_position, "1000");
+  EXPECT_EQ(specs[2].line, 16);
+}
+
+TEST(ConfigLoader, InitialBackfillOfAnotherShapeIsRejected) {
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    initial_backfill: yes\n")),
+            "sluice.yaml:11: sinks[0].initial_backfill: must be true, false or a list of {table, "
+            "sort_column, start_position}, got \"yes\"");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    initial_backfill: {table: public.orders}\n")),
+            "sluice.yaml:11: sinks[0].initial_backfill: must be true, false or a list of {table, "
+            "sort_column, start_position}, got a map");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    initial_backfill: [public.orders]\n")),
+            "sluice.yaml:11: sinks[0].initial_backfill[0]: must be a map, got a scalar");
+}
+
+TEST(ConfigLoader, InitialBackfillEntryKeysAreChecked) {
+  EXPECT_EQ(
+      ErrorOf(WithSinkKeys("    initial_backfill:\n      - {table: public.a, sortcolumn: x}\n")),
+      "sluice.yaml:12: sinks[0].initial_backfill[0].sortcolumn: unknown key; did you mean "
+      "\"sort_column\"?");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    initial_backfill:\n      - {sort_column: x}\n")),
+            "sluice.yaml:12: sinks[0].initial_backfill[0].table: missing (required)");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    initial_backfill:\n      - {table: orders}\n")),
+            "sluice.yaml:12: sinks[0].initial_backfill[0].table: must be schema.table, got "
+            "\"orders\"");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    initial_backfill:\n      - {table: public.a}\n"
+                                 "      - {table: public.b}\n      - {table: public.a}\n")),
+            "sluice.yaml:14: sinks[0].initial_backfill[2].table: duplicate table \"public.a\" "
+            "(first given at line 12)");
+}
+
+TEST(ConfigLoader, StartPositionNeedsASortColumn) {
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    initial_backfill:\n"
+                                 "      - table: public.a\n"
+                                 "        start_position: 5\n")),
+            "sluice.yaml:13: sinks[0].initial_backfill[0].start_position: needs sort_column: a "
+            "start position is a value of the sort column");
+  EXPECT_EQ(
+      ErrorOf(WithSinkKeys("    initial_backfill:\n"
+                           "      - {table: public.a, sort_column: id, start_position: ''}\n")),
+      "sluice.yaml:12: sinks[0].initial_backfill[0].start_position: must not be empty (leave "
+      "it out to start at the first row)");
+}
+
+TEST(ConfigLoader, InitialBackfillTablesMustBeOnesTheSinkReceives) {
+  EXPECT_EQ(
+      ErrorOf(WithSinkKeys("    source: {include_tables: [public.orders]}\n"
+                           "    initial_backfill: [{table: public.orders}, {table: public.x}]\n")),
+      "sluice.yaml:12: sinks[0].initial_backfill[1].table: sink \"s\" does not receive "
+      "\"public.x\": it is not in source.include_tables");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    source: {exclude_tables: [public.audit]}\n"
+                                 "    initial_backfill: [{table: public.audit}]\n")),
+            "sluice.yaml:12: sinks[0].initial_backfill[0].table: sink \"s\" does not receive "
+            "\"public.audit\": source.exclude_tables names it");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    source: {include_schemas: [billing]}\n"
+                                 "    initial_backfill: [{table: public.orders}]\n")),
+            "sluice.yaml:12: sinks[0].initial_backfill[0].table: sink \"s\" does not receive "
+            "\"public.orders\": its schema is not in source.include_schemas");
+  EXPECT_EQ(ErrorOf(WithSinkKeys("    source: {exclude_schemas: [internal]}\n"
+                                 "    initial_backfill: [{table: internal.jobs}]\n")),
+            "sluice.yaml:12: sinks[0].initial_backfill[0].table: sink \"s\" does not receive "
+            "\"internal.jobs\": source.exclude_schemas names its schema");
+  // The source may come after initial_backfill in the file.
+  auto result =
+      Load(WithSinkKeys("    initial_backfill: [{table: billing.invoices}]\n"
+                        "    source: {include_schemas: [billing]}\n"));
+  ASSERT_TRUE(result.ok()) << result.error().message();
+  EXPECT_EQ(result->sinks[0].initial_backfill.at(0).table, "billing.invoices");
+}
+
+TEST(ConfigLoader, InitialBackfillValuesAreSubstituted) {
+  auto result = Load(WithSinkKeys("    initial_backfill:\n"
+                                  "      - {table: \"${SCHEMA}.orders\", sort_column: id, "
+                                  "start_position: \"${START:-0}\"}\n"),
+                     {{"SCHEMA", "shop"}});
+  ASSERT_TRUE(result.ok()) << result.error().message();
+  EXPECT_EQ(result->sinks[0].initial_backfill.at(0).table, "shop.orders");
+  EXPECT_EQ(result->sinks[0].initial_backfill.at(0).start_position, "0");
 }
 
 // --- Destination ---
@@ -679,7 +804,7 @@ TEST(ConfigLoader, UnknownKeyWithReferenceIsNamedAsWritten) {
   EXPECT_EQ(ErrorOf(WithSinkKeys("    ${X}: 1\n")),
             "sluice.yaml:11: sinks[0].${X}: unknown key (known keys: name, database, source, "
             "actions, tables, message_grouping, batch_size, max_in_flight, filter, transform, "
-            "routing, timestamp_format, max_retry_count, status, destination)");
+            "routing, timestamp_format, max_retry_count, initial_backfill, status, destination)");
 }
 
 TEST(ConfigLoader, FunctionCodeIsNotSubstituted) {
@@ -746,7 +871,7 @@ TEST(ConfigLoader, ReportsEveryProblemSortedByLine) {
             "sluice.yaml:12: sinks[0].max_in_flight: must be between 1 and 64, got 0\n"
             "sluice.yaml:13: sinks[0].bogus: unknown key (known keys: name, database, source, "
             "actions, tables, message_grouping, batch_size, max_in_flight, filter, transform, "
-            "routing, timestamp_format, max_retry_count, status, destination)");
+            "routing, timestamp_format, max_retry_count, initial_backfill, status, destination)");
 }
 
 TEST(ConfigLoader, OddDocumentsGiveErrorsNotCrashes) {
