@@ -78,6 +78,16 @@ Result<ApiAddress> ResolveApiAddress(const config::Settings& settings,
                  "got \"" +
                      std::string(override_url) + "\"");
   }
+  // The token goes with every request: never in clear over a network.
+  std::string_view host = rest.starts_with('[') ? rest.substr(0, rest.find(']') + 1)
+                                                : rest.substr(0, rest.rfind(':'));
+  const bool loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+  if (scheme == "http" && !loopback) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--api " + std::string(override_url) +
+                     ": the API token would cross the network in clear; use https:// or a "
+                     "loopback address (127.0.0.1, localhost, [::1])");
+  }
   return ApiAddress{scheme + "://" + std::string(rest), std::string(rest),
                     std::string(override_url)};
 }

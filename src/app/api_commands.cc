@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/control.h"
 #include "app/cli_text.h"
 #include "aws/credential_parsing.h"
 
@@ -145,7 +146,7 @@ std::string NextPageCommand(const config::Settings& settings, const ApiClient& c
   std::string cmd = "sluice messages list --config " + ShellWord(settings.config_path);
   if (!client.address().given.empty()) cmd += " --api " + ShellWord(client.address().given);
   cmd += " --sink " + ShellWord(sink);
-  if (options.state) cmd += std::string(" --state ") + api::MessageStateName(*options.state);
+  if (!options.state.empty()) cmd += " --state " + options.state;
   if (options.limit != kDefaultMessagesLimit) cmd += " --limit " + std::to_string(options.limit);
   return cmd + " --cursor " + ShellWord(cursor);
 }
@@ -190,17 +191,13 @@ Result<std::string> SinkForCommand(const config::Settings& settings, const std::
                                                 " has several sinks (" + names + ")");
 }
 
-Result<ListState> ParseListState(std::string_view word) {
-  using delivery::StoredState;
-  if (word == "all") return ListState{std::nullopt, StoredState::kAll};
-  if (word == "waiting" || word == "pending")
-    return ListState{api::MessageState::kPending, StoredState::kWaiting};
-  if (word == "failing" || word == "failed")
-    return ListState{api::MessageState::kFailed, StoredState::kFailing};
-  if (auto state = api::ParseMessageState(word)) return ListState{*state, std::nullopt};
+Result<std::string> ParseListState(std::string_view word) {
+  if (word == "all") return std::string();
+  if (word == "waiting") return std::string("pending");
+  if (word == "failing" || api::ParseMessageState(word)) return std::string(word);
   return Error(ErrorCode::kInvalidArgument,
-               "--state must be one of all, pending, in_flight, backing_off, failed, delivered "
-               "(or waiting, failing), got \"" +
+               "--state must be one of all, pending, in_flight, backing_off, failed, failing, "
+               "delivered (or waiting = pending), got \"" +
                    std::string(word) + "\"");
 }
 
@@ -214,17 +211,10 @@ Result<ApiOutcome> ListMessagesViaApi(ApiClient& client, const config::Settings&
   }
   SLUICE_ASSIGN_OR_RETURN(const std::string sink, SinkForCommand(settings, options.sink));
   std::string query = "limit=" + std::to_string(options.limit);
-  if (options.state) query += std::string("&state=") + api::MessageStateName(*options.state);
+  if (!options.state.empty()) query += "&state=" + options.state;
   if (!options.cursor.empty()) query += "&cursor=" + PathSegment(options.cursor);
   auto reply = client.Get(SinkPath(sink) + "/messages", query);
   if (NotRunning(reply)) return ApiOutcome::kNotRunning;
-  if (options.after_id != 0) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "--after pages the local store of a stopped sluice, and sluice is running "
-                 "(its API answers at " +
-                     client.address().host_port +
-                     "): page with --cursor, as the last line of each page shows");
-  }
   if (!reply.ok()) return reply.error();
   if (options.format == OutputFormat::kJson) {
     PrintBody(*reply, out);
@@ -237,25 +227,15 @@ Result<ApiOutcome> ListMessagesViaApi(ApiClient& client, const config::Settings&
   }
   const std::string cursor = Text(reply->json, "next_cursor");
   const std::string scope =
-      (options.state ? api::MessageStateName(*options.state) + std::string(" ") : "") +
-      "messages of sink " + sink;
+      (options.state.empty() ? "" : options.state + " ") + "messages of sink " + sink;
   if (messages->Empty()) {
     out << "no " << scope << (options.cursor.empty() ? "" : " after this cursor");
-    if (!options.state) out << " held";
-    if (options.state == api::MessageState::kDelivered) out << " (the last 1000 are kept)";
+    if (options.state.empty()) out << " held";
+    if (options.state == "delivered") out << " (the last 1000 are kept)";
     out << "\n";
     return ApiOutcome::kDone;
   }
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"ID", "STATE", "TABLE", "ACTION", "KEY", "TRIES", "NEXT ATTEMPT", "LAST ERROR"});
-  for (const Value& m : messages->GetArray()) {
-    const std::string error = Text(m, "last_error");
-    rows.push_back({Text(m, "id"), Text(m, "state"), Cell(Text(m, "table"), kTableWidth),
-                    Text(m, "action"), Cell(Text(m, "partition_key"), kKeyWidth),
-                    Text(m, "deliver_count"), NextAttempt(m, now),
-                    error.empty() ? "-" : Cell(error, kErrorWidth)});
-  }
-  PrintTable(rows, out);
+  PrintMessageRows(*messages, now, out);
   if (!cursor.empty()) {
     out << "more " << scope << ": next page with\n  "
         << NextPageCommand(settings, client, options, sink, cursor) << "\n";
@@ -277,59 +257,9 @@ Result<ApiOutcome> ShowMessageViaApi(ApiClient& client, const config::Settings& 
     PrintBody(*reply, out);
     return ApiOutcome::kDone;
   }
-  const Value* m = Member(reply->json, "message");
-  if (m == nullptr || !m->IsObject()) return MalformedReply(client, "GET " + path);
-
-  const std::string state = Text(*m, "state");
-  out << "id:              " << Text(*m, "id") << "\n"
-      << "sink:            " << sink << "\n"
-      << "state:           " << state << "\n"
-      << "table:           " << Cell(Text(*m, "table"), kFieldWidth) << "\n"
-      << "action:          " << Cell(Text(*m, "action"), kFieldWidth) << "\n"
-      << "partition key:   " << Cell(Text(*m, "partition_key"), kFieldWidth) << "\n"
-      << "commit LSN:      " << Cell(Text(*m, "commit_lsn"), kFieldWidth) << "\n"
-      << "committed:       " << TimeWithRelative(*m, "committed_at", now) << "\n"
-      << "deliver count:   " << Text(*m, "deliver_count") << "\n"
-      << "next attempt:    " << TimeWithRelative(*m, "next_attempt_at", now) << "\n";
-  if (state == "delivered") {
-    out << "delivered:       " << TimeWithRelative(*m, "delivered_at", now) << "\n"
-        << "stream:          " << Cell(Text(*m, "stream_arn"), kFieldWidth) << "\n"
-        << "shard:           " << Cell(Text(*m, "shard_id"), kFieldWidth) << "\n"
-        << "sequence number: " << Cell(Text(*m, "sequence_number"), kFieldWidth) << "\n";
+  if (!PrintMessageDetail(reply->json, sink, now, out)) {
+    return MalformedReply(client, "GET " + path);
   }
-  const std::string error = Text(*m, "last_error");
-  out << "last error:" << (error.empty() ? "      -" : "") << "\n";
-  if (!error.empty()) {
-    // Raw, each line indented.
-    size_t start = 0;
-    while (start <= error.size()) {
-      size_t end = error.find('\n', start);
-      if (end == std::string::npos) end = error.size();
-      out << "  " << Cell(std::string_view(error).substr(start, end - start), kFieldWidth) << "\n";
-      start = end + 1;
-    }
-  }
-
-  const Value* change = Member(reply->json, "change");
-  if (change == nullptr || change->IsNull()) {
-    out << "change:          - (not kept for delivered messages)\n";
-  } else {
-    out << "change (the message before the sink's functions):\n" << Pretty(*change) << "\n";
-  }
-  const Value* payload = Member(reply->json, "payload");
-  if (payload == nullptr || payload->IsNull()) {
-    out << "payload:         - (not kept for delivered messages)\n";
-    return ApiOutcome::kDone;
-  }
-  out << "payload (the record as it would be put now, after the sink's functions):\n"
-      << "  stream:   " << Cell(Text(*payload, "stream_arn"), kFieldWidth) << "\n"
-      << "  filtered: " << (Text(*payload, "filtered") == "true" ? "yes" : "no") << "\n";
-  const std::string function_error = Text(*payload, "error");
-  if (!function_error.empty()) {
-    out << "  error:    " << Cell(function_error, kFieldWidth) << "\n";
-  }
-  const Value* data = Member(*payload, "data");
-  if (data != nullptr && !data->IsNull()) out << Pretty(*data) << "\n";
   return ApiOutcome::kDone;
 }
 
@@ -384,6 +314,79 @@ Result<ApiOutcome> DiscardViaApi(ApiClient& client, const config::Settings& sett
     PrintActionResult(*reply, options, sink, "discarded", out);
   }
   return ApiOutcome::kDone;
+}
+
+void PrintMessageRows(const Value& messages, WallTime now, std::ostream& out) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"ID", "STATE", "TABLE", "ACTION", "KEY", "TRIES", "NEXT ATTEMPT", "LAST ERROR"});
+  if (messages.IsArray()) {
+    for (const Value& m : messages.GetArray()) {
+      const std::string error = Text(m, "last_error");
+      rows.push_back({Text(m, "id"), Text(m, "state"), Cell(Text(m, "table"), kTableWidth),
+                      Text(m, "action"), Cell(Text(m, "partition_key"), kKeyWidth),
+                      Text(m, "deliver_count"), NextAttempt(m, now),
+                      error.empty() ? "-" : Cell(error, kErrorWidth)});
+    }
+  }
+  PrintTable(rows, out);
+}
+
+bool PrintMessageDetail(const Value& doc, const std::string& sink, WallTime now,
+                        std::ostream& out) {
+  const Value* m = Member(doc, "message");
+  if (m == nullptr || !m->IsObject()) return false;
+
+  const std::string state = Text(*m, "state");
+  out << "id:              " << Text(*m, "id") << "\n"
+      << "sink:            " << sink << "\n"
+      << "state:           " << state << "\n"
+      << "table:           " << Cell(Text(*m, "table"), kFieldWidth) << "\n"
+      << "action:          " << Cell(Text(*m, "action"), kFieldWidth) << "\n"
+      << "partition key:   " << Cell(Text(*m, "partition_key"), kFieldWidth) << "\n"
+      << "commit LSN:      " << Cell(Text(*m, "commit_lsn"), kFieldWidth) << "\n"
+      << "committed:       " << TimeWithRelative(*m, "committed_at", now) << "\n"
+      << "deliver count:   " << Text(*m, "deliver_count") << "\n"
+      << "next attempt:    " << TimeWithRelative(*m, "next_attempt_at", now) << "\n";
+  if (state == "delivered") {
+    out << "delivered:       " << TimeWithRelative(*m, "delivered_at", now) << "\n"
+        << "stream:          " << Cell(Text(*m, "stream_arn"), kFieldWidth) << "\n"
+        << "shard:           " << Cell(Text(*m, "shard_id"), kFieldWidth) << "\n"
+        << "sequence number: " << Cell(Text(*m, "sequence_number"), kFieldWidth) << "\n";
+  }
+  const std::string error = Text(*m, "last_error");
+  out << "last error:" << (error.empty() ? "      -" : "") << "\n";
+  if (!error.empty()) {
+    // Raw, each line indented.
+    size_t start = 0;
+    while (start <= error.size()) {
+      size_t end = error.find('\n', start);
+      if (end == std::string::npos) end = error.size();
+      out << "  " << Cell(std::string_view(error).substr(start, end - start), kFieldWidth) << "\n";
+      start = end + 1;
+    }
+  }
+
+  const Value* change = Member(doc, "change");
+  if (change == nullptr || change->IsNull()) {
+    out << "change:          - (not kept for delivered messages)\n";
+  } else {
+    out << "change (the message before the sink's functions):\n" << Pretty(*change) << "\n";
+  }
+  const Value* payload = Member(doc, "payload");
+  if (payload == nullptr || payload->IsNull()) {
+    out << "payload:         - (not kept for delivered messages)\n";
+    return true;
+  }
+  out << "payload (the record as it would be put now, after the sink's functions):\n"
+      << "  stream:   " << Cell(Text(*payload, "stream_arn"), kFieldWidth) << "\n"
+      << "  filtered: " << (Text(*payload, "filtered") == "true" ? "yes" : "no") << "\n";
+  const std::string function_error = Text(*payload, "error");
+  if (!function_error.empty()) {
+    out << "  error:    " << Cell(function_error, kFieldWidth) << "\n";
+  }
+  const Value* data = Member(*payload, "data");
+  if (data != nullptr && !data->IsNull()) out << Pretty(*data) << "\n";
+  return true;
 }
 
 std::string NotRunningNotice(const ApiClient& client) {

@@ -4,11 +4,12 @@
 // Why next to app/messages_command.h: `sluice messages` acts on a running
 // sluice through the API (messages in memory and in the store) and, when
 // nothing answers at the API's address, on the local store directly (that
-// file's offline commands). The message functions below therefore return
-// ApiOutcome::kNotRunning instead of an error when nothing answered, having
-// written nothing; src/cli/main.cc then prints NotRunningNotice() on stderr
-// and runs the offline command. The sinks commands need a running sluice and
-// fail with kUnavailable instead.
+// file's offline commands, which print the same documents and, through
+// PrintMessageRows and PrintMessageDetail below, the same tables). The
+// message functions below therefore return ApiOutcome::kNotRunning instead of
+// an error when nothing answered, having written nothing; src/cli/main.cc
+// then prints NotRunningNotice() on stderr and runs the offline command. The
+// sinks commands need a running sluice and fail with kUnavailable instead.
 //
 // Each command is a function of an ApiClient, the loaded config, its options
 // and the current time, writing to `out`, so it is tested against a scripted
@@ -22,20 +23,19 @@
 // Thread safety: the functions hold no state.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 
-#include "api/control.h"
 #include "app/api_client.h"
 #include "app/messages_command.h"
 #include "base/clock.h"
 #include "base/result.h"
 #include "config/settings.h"
-#include "delivery/message_store.h"
 
 namespace sluice::app {
 
@@ -49,26 +49,17 @@ enum class ApiOutcome {
 // required …", naming the sinks) when the config has several.
 Result<std::string> SinkForCommand(const config::Settings& settings, const std::string& given);
 
-// The word of `sluice messages list --state`, in both vocabularies: the API's
-// (pending, in_flight, backing_off, failed, delivered), the local store's
-// (waiting = pending, failing = failed) and "all" (every held message).
-struct ListState {
-  std::optional<api::MessageState> api;  // nullopt: all held
-  // For the local store of a stopped sluice; nullopt for the states only a
-  // running sluice has (in_flight, backing_off, delivered).
-  std::optional<delivery::StoredState> store;
-};
-// kInvalidArgument naming the accepted words.
-Result<ListState> ParseListState(std::string_view word);
+// The API's ?state= word for `sluice messages list --state WORD`: WORD for
+// the API's own (pending, in_flight, backing_off, failed, failing — backing_off
+// and failed —, delivered), "pending" for "waiting", "" (every held message)
+// for "all". kInvalidArgument naming the accepted words.
+Result<std::string> ParseListState(std::string_view word);
 
 struct ApiListOptions {
-  std::string sink;  // empty: SinkForCommand's default
-  std::optional<api::MessageState> state;
+  std::string sink;                      // empty: SinkForCommand's default
+  std::string state;                     // ParseListState's word; empty: every held message
   std::string cursor;                    // the previous page's next_cursor; empty: the first page
   size_t limit = kDefaultMessagesLimit;  // 1..kMaxMessagesLimit
-  // --after pages the local store of a stopped sluice only: refused (after
-  // the API answered) when sluice runs.
-  uint64_t after_id = 0;
   OutputFormat format = OutputFormat::kTable;
 };
 
@@ -97,6 +88,18 @@ Result<ApiOutcome> RedeliverViaApi(ApiClient& client, const config::Settings& se
 // are refused (kInvalidArgument) before anything is sent.
 Result<ApiOutcome> DiscardViaApi(ApiClient& client, const config::Settings& settings,
                                  const MessageActionOptions& options, std::ostream& out);
+
+// The table of a page's "messages" (an array of MESSAGE, docs/api.md), with
+// a header: id, state, table, action, partition key, deliver count, next
+// attempt ("-", "now" when due, "in 41s"), last error (cut to one line).
+void PrintMessageRows(const rapidjson::Value& messages, WallTime now, std::ostream& out);
+
+// The text of a {"message","change","payload"} document of sink `sink`:
+// every field, the full last error, then the change and the payload
+// pretty-printed. False, having written nothing, when it has no "message"
+// object.
+bool PrintMessageDetail(const rapidjson::Value& doc, const std::string& sink, WallTime now,
+                        std::ostream& out);
 
 // The stderr line before an offline fallback: "sluice is not running (no
 // answer at 127.0.0.1:7376): acting on the local store directly".

@@ -1,16 +1,20 @@
 #include "app/messages_command.h"
 
-#include <algorithm>
+#include <rapidjson/document.h>
+
+#include <charconv>
 #include <chrono>
 #include <optional>
-#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "api/control.h"
+#include "api/render.h"
+#include "app/api_commands.h"
 #include "app/cli_text.h"
 #include "app/exit_codes.h"
-#include "base/json_text.h"
-#include "base/lsn.h"
+#include "app/function_record_maker.h"
+#include "delivery/record_maker.h"
 #include "model/encoder.h"
 
 namespace sluice::app {
@@ -20,42 +24,6 @@ using delivery::MessageStore;
 using delivery::StoredMessage;
 using delivery::StoredPage;
 using delivery::StoredState;
-
-// Widths of the truncated table cells, in characters.
-constexpr size_t kKeyWidth = 24;
-constexpr size_t kErrorWidth = 60;
-constexpr size_t kTableWidth = 32;
-
-const char* StateName(StoredState state) {
-  switch (state) {
-    case StoredState::kFailing: return "failing";
-    case StoredState::kWaiting: return "waiting";
-    case StoredState::kAll: break;
-  }
-  return "all";
-}
-
-const char* StateOf(const StoredMessage& m) { return m.deliver_count > 0 ? "failing" : "waiting"; }
-
-std::string TableOf(const StoredMessage& m) {
-  return m.change.relation ? m.change.relation->QualifiedName() : std::string();
-}
-
-uint64_t CommitLsnOf(const StoredMessage& m) {
-  return m.change.txn ? m.change.txn->commit_lsn.value() : 0;
-}
-
-bool IsDue(const StoredMessage& m, WallTime now) { return m.not_before <= now; }
-
-std::string NextAttempt(const StoredMessage& m, WallTime now) {
-  if (IsDue(m, now)) return "now";
-  return "in " +
-         ShortDuration(std::chrono::duration_cast<std::chrono::milliseconds>(m.not_before - now));
-}
-
-std::string Age(const StoredMessage& m, WallTime now) {
-  return ShortDuration(std::chrono::duration_cast<std::chrono::milliseconds>(now - m.created_at));
-}
 
 Status CheckSink(const config::Settings& settings, const std::string& sink) {
   if (sink.empty()) return Error(ErrorCode::kInvalidArgument, "--sink is required");
@@ -70,65 +38,116 @@ Error NoMessage(uint64_t id, const std::string& sink) {
   return Error(ErrorCode::kNotFound, "no message " + std::to_string(id) + " in sink " + sink);
 }
 
-// The fields of a message shared by `list --json` and `show --json`, without
-// the closing brace.
-void AppendMessageFields(const StoredMessage& m, WallTime now, std::string* out) {
-  out->append("{\"id\":").append(std::to_string(m.id));
-  out->append(",\"sink\":");
-  AppendJsonString(m.sink, out);
-  out->append(",\"state\":\"").append(StateOf(m)).append("\"");
-  out->append(",\"table\":");
-  AppendJsonString(TableOf(m), out);
-  out->append(",\"action\":\"").append(model::ActionName(m.change.action)).append("\"");
-  out->append(",\"group_key\":");
-  AppendJsonString(m.group_key, out);
-  out->append(",\"partition_key\":");
-  AppendJsonString(m.partition_key, out);
-  out->append(",\"commit_lsn\":").append(std::to_string(CommitLsnOf(m)));
-  out->append(",\"commit_idx\":").append(std::to_string(m.change.commit_idx));
-  out->append(",\"deliver_count\":").append(std::to_string(m.deliver_count));
-  out->append(",\"last_error\":");
-  AppendJsonString(m.last_error, out);
-  out->append(",\"due\":").append(IsDue(m, now) ? "true" : "false");
-  out->append(",\"not_before\":");
-  if (m.not_before == WallTime{}) {
-    out->append("null");
-  } else {
-    AppendJsonString(IsoMillis(m.not_before), out);
+// The store's selection for a list --state word (ListMessagesOptions::state).
+Result<StoredState> StoredStateFor(const std::string& word) {
+  if (word.empty()) return StoredState::kAll;
+  if (word == "pending") return StoredState::kWaiting;
+  if (word == "failed" || word == "failing") return StoredState::kFailing;
+  if (word == "in_flight" || word == "backing_off" || word == "delivered") {
+    return Error(ErrorCode::kUnavailable,
+                 "--state " + word +
+                     " needs a running sluice: a stopped one holds only pending and failed "
+                     "messages, in its local store");
   }
-  out->append(",\"created_at\":");
-  AppendJsonString(IsoMillis(m.created_at), out);
+  return Error(
+      ErrorCode::kInvalidArgument,
+      "--state must be one of pending, failed, failing for the local store, got \"" + word + "\"");
 }
 
-// Reads one page over several sinks: ids are global, so the first `limit`
-// ids above after_id over all sinks are among the first `limit` of each.
-Result<StoredPage> ListAcross(MessageStore& store, const std::vector<std::string>& sinks,
-                              StoredState state, uint64_t after_id, size_t limit) {
-  StoredPage merged;
-  merged.next_after = after_id;
-  for (const std::string& sink : sinks) {
-    SLUICE_ASSIGN_OR_RETURN(StoredPage page, store.List(sink, state, after_id, limit));
-    merged.more = merged.more || page.more;
-    for (StoredMessage& m : page.messages) merged.messages.push_back(std::move(m));
+// The cursor of a page: the id of the previous page's last message, as the
+// API's (a positive decimal integer); 0 for the first page.
+Result<uint64_t> AfterIdFor(const std::string& cursor) {
+  if (cursor.empty()) return uint64_t{0};
+  uint64_t id = 0;
+  auto [ptr, ec] = std::from_chars(cursor.data(), cursor.data() + cursor.size(), id);
+  if (ec != std::errc() || ptr != cursor.data() + cursor.size() || id == 0) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--cursor must be the next_cursor of an earlier page (a message id), got \"" +
+                     cursor + "\"");
   }
-  std::sort(merged.messages.begin(), merged.messages.end(),
-            [](const StoredMessage& a, const StoredMessage& b) { return a.id < b.id; });
-  if (merged.messages.size() > limit) {
-    merged.messages.resize(limit);
-    merged.more = true;
+  return id;
+}
+
+std::optional<WallTime> CommitTime(const StoredMessage& m) {
+  if (!m.change.txn || m.change.txn->commit_time_us <= 0) return std::nullopt;
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(
+      std::chrono::microseconds(m.change.txn->commit_time_us)));
+}
+
+// A stored message as the API lists it. In a stopped sluice nothing is in
+// flight or backing off in memory: an attempted message is failed, any other
+// pending. A failed message's not_before at the epoch (redelivered) means
+// due now.
+api::MessageSummary SummaryOf(const StoredMessage& m, WallTime now) {
+  api::MessageSummary s;
+  s.id = m.id;
+  s.state = m.deliver_count > 0 ? api::MessageState::kFailed : api::MessageState::kPending;
+  s.table = m.change.relation ? m.change.relation->QualifiedName() : std::string();
+  s.action = model::ActionName(m.change.action);
+  s.commit_lsn = (m.change.txn ? m.change.txn->commit_lsn : Lsn()).ToString();
+  s.committed_at = CommitTime(m);
+  s.partition_key = m.partition_key;
+  s.deliver_count = m.deliver_count;
+  s.last_error = m.last_error;
+  if (m.deliver_count > 0) s.next_attempt_at = m.not_before == WallTime{} ? now : m.not_before;
+  return s;
+}
+
+// The encoding of the sink's messages, as `sluice run` sets it up.
+model::EncodeOptions EncodeOptionsFor(const config::SinkSettings& sink) {
+  model::EncodeOptions encode;
+  encode.database_name = sink.database;
+  encode.consumer_name = sink.name;
+  encode.timestamp_style = sink.timestamp_format == config::TimestampFormat::kUnixMicrosecond
+                               ? model::TimestampStyle::kUnixMicrosecond
+                               : model::TimestampStyle::kIso8601;
+  return encode;
+}
+
+// The change before and the payload after the sink's functions, as the API
+// shows them: a function that fails (or does not compile) is the payload's
+// error, not the command's.
+void FillContent(const config::Settings& settings, const config::SinkSettings& sink,
+                 const model::Change& change, api::MessageDetail* detail) {
+  const model::EncodeOptions encode = EncodeOptionsFor(sink);
+  model::EncodeMessage(change, encode, &detail->change_json);
+  auto maker = SinkRecordMakers(settings, sink, encode)();
+  if (!maker.ok()) {
+    detail->payload_error = maker.error().message();
+    return;
   }
-  if (!merged.messages.empty()) merged.next_after = merged.messages.back().id;
-  return merged;
+  delivery::Record record;
+  Status made = (*maker)->Make(change, &record);
+  if (!made.ok()) {
+    detail->payload_error = made.error().message();
+    return;
+  }
+  detail->payload_filtered = record.filtered;
+  detail->payload_stream_arn = record.stream ? record.stream->arn : sink.destination.stream.arn;
+  if (!record.filtered) detail->payload_json = std::move(record.data);
+}
+
+// Parses a document this file rendered, for the API commands' printers.
+rapidjson::Document Parsed(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  return doc;
 }
 
 std::string NextPageCommand(const config::Settings& settings, const ListMessagesOptions& options,
-                            uint64_t next_after) {
+                            const std::string& cursor) {
   std::string cmd = "sluice messages list --config " + ShellWord(settings.config_path);
-  if (!options.sink.empty()) cmd += " --sink " + ShellWord(options.sink);
-  if (options.state != StoredState::kAll)
-    cmd += std::string(" --state ") + StateName(options.state);
+  cmd += " --sink " + ShellWord(options.sink);
+  if (!options.state.empty()) cmd += " --state " + options.state;
   if (options.limit != kDefaultMessagesLimit) cmd += " --limit " + std::to_string(options.limit);
-  return cmd + " --after " + std::to_string(next_after);
+  return cmd + " --cursor " + cursor;
+}
+
+// "1 message", "3 messages".
+std::string Messages(uint64_t n) { return std::to_string(n) + (n == 1 ? " message" : " messages"); }
+
+void WriteActionJson(size_t affected, std::ostream& out) {
+  out << api::ActionResultJson(api::ActionResult{affected, 0}) << "\n";
 }
 
 }  // namespace
@@ -155,53 +174,37 @@ Status ListMessages(MessageStore& store, const config::Settings& settings,
                                                   std::to_string(kMaxMessagesLimit) + ", got " +
                                                   std::to_string(options.limit));
   }
-  std::vector<std::string> sinks;
-  if (options.sink.empty()) {
-    SLUICE_ASSIGN_OR_RETURN(sinks, store.Sinks());
-  } else {
-    SLUICE_RETURN_IF_ERROR(CheckSink(settings, options.sink));
-    sinks.push_back(options.sink);
-  }
-  SLUICE_ASSIGN_OR_RETURN(StoredPage page,
-                          ListAcross(store, sinks, options.state, options.after_id, options.limit));
+  SLUICE_RETURN_IF_ERROR(CheckSink(settings, options.sink));
+  SLUICE_ASSIGN_OR_RETURN(const StoredState state, StoredStateFor(options.state));
+  SLUICE_ASSIGN_OR_RETURN(const uint64_t after_id, AfterIdFor(options.cursor));
+  SLUICE_ASSIGN_OR_RETURN(StoredPage stored,
+                          store.List(options.sink, state, after_id, options.limit));
 
+  api::MessagePage page;
+  for (const StoredMessage& m : stored.messages) page.messages.push_back(SummaryOf(m, now));
+  if (stored.more && !page.messages.empty()) {
+    page.next_cursor = std::to_string(page.messages.back().id);
+  }
+  const std::string json = api::MessagePageJson(page);
   if (options.format == OutputFormat::kJson) {
-    std::string json = "{\"messages\":[";
-    for (size_t i = 0; i < page.messages.size(); ++i) {
-      if (i > 0) json.push_back(',');
-      AppendMessageFields(page.messages[i], now, &json);
-      json.push_back('}');
-    }
-    json += "],\"next_after\":" + std::to_string(page.next_after) +
-            ",\"more\":" + (page.more ? "true" : "false") + "}";
     out << json << "\n";
     return OkStatus();
   }
 
   const std::string scope =
-      (options.state == StoredState::kAll ? std::string()
-                                          : StateName(options.state) + std::string(" ")) +
-      "messages" + (options.sink.empty() ? "" : " of sink " + options.sink);
+      (options.state.empty() ? "" : options.state + " ") + "messages of sink " + options.sink;
   if (page.messages.empty()) {
-    out << "no " << scope << (options.after_id > 0 ? " after id " : "")
-        << (options.after_id > 0 ? std::to_string(options.after_id) : "")
+    out << "no " << scope << (options.cursor.empty() ? "" : " after this cursor")
         << " in the local store\n";
     return OkStatus();
   }
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"ID", "SINK", "TABLE", "ACTION", "KEY", "TRIES", "NEXT", "AGE", "LAST ERROR"});
-  for (const StoredMessage& m : page.messages) {
-    rows.push_back({std::to_string(m.id), Cell(m.sink, kKeyWidth), Cell(TableOf(m), kTableWidth),
-                    model::ActionName(m.change.action), Cell(m.partition_key, kKeyWidth),
-                    std::to_string(m.deliver_count), NextAttempt(m, now), Age(m, now),
-                    m.last_error.empty() ? "-" : Cell(m.last_error, kErrorWidth)});
-  }
-  PrintTable(rows, out);
-  if (page.more) {
+  const rapidjson::Document doc = Parsed(json);
+  PrintMessageRows(doc["messages"], now, out);
+  if (!page.next_cursor.empty()) {
     out << "more " << scope << ": next page with\n  "
-        << NextPageCommand(settings, options, page.next_after) << "\n";
+        << NextPageCommand(settings, options, page.next_cursor) << "\n";
   } else {
-    out << page.messages.size() << " message(s) shown; no more " << scope << "\n";
+    out << Messages(page.messages.size()) << " shown; no more " << scope << "\n";
   }
   return OkStatus();
 }
@@ -211,79 +214,18 @@ Status ShowMessage(MessageStore& store, const config::Settings& settings,
   SLUICE_RETURN_IF_ERROR(CheckSink(settings, options.sink));
   SLUICE_ASSIGN_OR_RETURN(std::optional<StoredMessage> found, store.Get(options.sink, options.id));
   if (!found) return NoMessage(options.id, options.sink);
-  const StoredMessage& m = *found;
 
-  const config::SinkSettings& sink = *settings.FindSink(options.sink);
-  model::EncodeOptions encode;
-  encode.database_name = sink.database;
-  encode.consumer_name = sink.name;
-  encode.timestamp_style = sink.timestamp_format == config::TimestampFormat::kUnixMicrosecond
-                               ? model::TimestampStyle::kUnixMicrosecond
-                               : model::TimestampStyle::kIso8601;
-  std::string message;
-  model::EncodeMessage(m.change, encode, &message);
-
+  api::MessageDetail detail;
+  detail.summary = SummaryOf(*found, now);
+  FillContent(settings, *settings.FindSink(options.sink), found->change, &detail);
+  SLUICE_ASSIGN_OR_RETURN(const std::string json, api::MessageDetailJson(detail));
   if (options.format == OutputFormat::kJson) {
-    std::string json;
-    AppendMessageFields(m, now, &json);
-    json += ",\"idempotency_key\":";
-    AppendJsonString(model::IdempotencyKey(m.change), &json);
-    json += ",\"message\":" + message + "}";
     out << json << "\n";
     return OkStatus();
   }
-
-  const Lsn lsn(CommitLsnOf(m));
-  out << "id:              " << m.id << "\n"
-      << "sink:            " << m.sink << "\n"
-      << "state:           " << StateOf(m) << "\n"
-      << "table:           " << TableOf(m) << "\n"
-      << "action:          " << model::ActionName(m.change.action) << "\n"
-      << "group:           " << m.group_key << "\n"
-      << "partition key:   " << m.partition_key << "\n"
-      << "commit:          LSN " << lsn.ToString() << " (" << lsn.value() << "), index "
-      << m.change.commit_idx << "\n"
-      << "idempotency key: " << model::IdempotencyKey(m.change) << "\n"
-      << "created:         " << IsoMillis(m.created_at) << " (" << Age(m, now) << " ago)\n"
-      << "deliver count:   " << m.deliver_count << "\n"
-      << "next attempt:    "
-      << (IsDue(m, now) ? std::string("now")
-                        : IsoMillis(m.not_before) + " (" + NextAttempt(m, now) + ")")
-      << "\n"
-      << "last error:" << (m.last_error.empty() ? "      -" : "") << "\n";
-  if (!m.last_error.empty()) {
-    // Raw, each line indented.
-    size_t start = 0;
-    while (start <= m.last_error.size()) {
-      size_t end = m.last_error.find('\n', start);
-      if (end == std::string::npos) end = m.last_error.size();
-      out << "  " << std::string_view(m.last_error).substr(start, end - start) << "\n";
-      start = end + 1;
-    }
-  }
-  out << "message (as encoded before the sink's functions";
-  if (!sink.filter.empty() || !sink.routing.empty() || !sink.transform.empty()) {
-    out << "; the sink's functions run at each attempt";
-  }
-  out << "):\n" << message << "\n";
+  PrintMessageDetail(Parsed(json), options.sink, now, out);
   return OkStatus();
 }
-
-namespace {
-
-// {"sink": ..., ["id": ...,] "<verb>": count} for redeliver and discard.
-void WriteActionJson(const MessageActionOptions& options, const char* verb, size_t count,
-                     std::ostream& out) {
-  std::string json = "{\"sink\":";
-  AppendJsonString(options.sink, &json);
-  if (options.selection == MessageSelection::kOne) json += ",\"id\":" + std::to_string(options.id);
-  json += ",\"";
-  json += verb;
-  json += "\":" + std::to_string(count) + "}";
-  out << json << "\n";
-}
-
-}  // namespace
 
 Status RedeliverMessages(MessageStore& store, const config::Settings& settings,
                          const MessageActionOptions& options, std::ostream& out) {
@@ -305,13 +247,13 @@ Status RedeliverMessages(MessageStore& store, const config::Settings& settings,
     }
   }
   if (options.format == OutputFormat::kJson) {
-    WriteActionJson(options, "redelivered", changed, out);
+    WriteActionJson(changed, out);
     return OkStatus();
   }
   if (options.selection == MessageSelection::kOne) {
     out << "message " << options.id << " of sink " << options.sink;
   } else {
-    out << changed << " failing message(s) of sink " << options.sink;
+    out << Messages(changed) << " (every failing one) of sink " << options.sink;
   }
   out << " will be tried at once when sluice runs (in group order)\n";
   return OkStatus();
@@ -323,7 +265,7 @@ Status DiscardMessages(MessageStore& store, const config::Settings& settings,
   if (options.selection != MessageSelection::kOne && !options.confirmed) {
     const char* which = options.selection == MessageSelection::kAll ? "--all" : "--failing";
     return Error(ErrorCode::kInvalidArgument, std::string("discard ") + which +
-                                                  " deletes messages of sink " + options.sink +
+                                                  " drops messages of sink " + options.sink +
                                                   " for good; add --yes to confirm");
   }
   size_t removed = 0;
@@ -343,15 +285,15 @@ Status DiscardMessages(MessageStore& store, const config::Settings& settings,
     }
   }
   if (options.format == OutputFormat::kJson) {
-    WriteActionJson(options, "discarded", removed, out);
+    WriteActionJson(removed, out);
     return OkStatus();
   }
   if (options.selection == MessageSelection::kOne) {
     out << "discarded message " << options.id << " of sink " << options.sink << "\n";
   } else {
-    out << "discarded " << removed
-        << (options.selection == MessageSelection::kFailing ? " failing" : "")
-        << " message(s) of sink " << options.sink << "\n";
+    out << "discarded " << Messages(removed)
+        << (options.selection == MessageSelection::kFailing ? " (every failing one)" : "")
+        << " of sink " << options.sink << "\n";
   }
   return OkStatus();
 }

@@ -1,19 +1,25 @@
 // `sluice messages`: operations on the messages waiting in the local message
 // store (SPEC §4, issue 3) — list by state, show one, redeliver, discard.
 //
-// Why offline: until the HTTP API exists these run against the store file
-// directly, while sluice is stopped (a running sluice holds the store's
-// exclusive lock; OpenStoreForCommand turns that into an error telling the
-// operator to stop it first). Each command is a function of the store, the
-// loaded config, its options and the current time, writing to `out`, so it
-// is tested against a temporary store; src/cli/main.cc only parses the
-// command line. The API (issue 6) will call the same MessageStore operations.
+// Why offline: these run against the store file directly, while sluice is
+// stopped (a running sluice holds the store's exclusive lock;
+// OpenStoreForCommand turns that into an error telling the operator to stop
+// it first). src/cli/main.cc runs them when nothing answers at the API's
+// address (app/api_commands.h). Each command is a function of the store, the
+// loaded config, its options and the current time, writing to `out`, so it is
+// tested against a temporary store; main.cc only parses the command line.
 //
-// Output: a table for people, or with OutputFormat::kJson exactly one JSON
-// document. Errors are values: kInvalidArgument for a bad command line (an
-// unknown sink, a bulk discard without confirmation, a limit out of range),
-// kNotFound for an unknown message id, kIo for the store; ExitCodeFor maps
-// them to the process exit codes of app/exit_codes.h.
+// Output: the same as through the API, so that scripts do not notice whether
+// sluice runs. With OutputFormat::kJson exactly one JSON document of the
+// API's shape (docs/api.md), rendered by api/render.h from the store's
+// messages: a stored message is "failed" when it was attempted (deliver count
+// > 0), else "pending"; its next_attempt_at is null unless it failed. The
+// table is printed by the API commands' printers from that same document.
+// Errors are values: kInvalidArgument for a bad command line (an unknown
+// sink, a bulk discard without confirmation, a limit or cursor out of range),
+// kUnavailable for a state only a running sluice has, kNotFound for an
+// unknown message id, kIo for the store; ExitCodeFor maps them to the process
+// exit codes of app/exit_codes.h.
 //
 // Thread safety: the functions hold no state; the store serializes calls.
 #pragma once
@@ -39,14 +45,21 @@ enum class OutputFormat { kTable, kJson };
 // Which messages redeliver / discard act on.
 enum class MessageSelection {
   kOne,      // the message `id`
-  kFailing,  // every failing message of the sink (deliver count > 0)
-  kAll,      // every stored message of the sink (discard only)
+  kFailing,  // every failing message of the sink (in the store: deliver count > 0)
+  kAll,      // every message of the sink (discard only)
 };
 
 struct ListMessagesOptions {
-  delivery::StoredState state = delivery::StoredState::kAll;
-  std::string sink;  // empty: every sink that has stored messages
-  uint64_t after_id = 0;
+  std::string sink;
+  // The API's state word (app/api_commands.h ParseListState): empty for
+  // every stored message; "pending" (never attempted); "failed" or "failing"
+  // (attempted: in a stopped sluice every failing message is "failed"). The
+  // states only a running sluice has (in_flight, backing_off, delivered) are
+  // refused with kUnavailable.
+  std::string state;
+  // The next_cursor of the previous page (the decimal id of its last
+  // message); empty: the first page.
+  std::string cursor;
   size_t limit = kDefaultMessagesLimit;  // 1..kMaxMessagesLimit
   OutputFormat format = OutputFormat::kTable;
 };
@@ -73,29 +86,30 @@ struct MessageActionOptions {
 Result<std::unique_ptr<delivery::MessageStore>> OpenStoreForCommand(
     const config::Settings& settings);
 
-// Lists stored messages by increasing id, one page: the first `limit` with
-// id > after_id, over one sink or all sinks of the store. Table: one row per
-// message (id, sink, table, action, partition key, deliver count, next
-// attempt relative to `now`, age, last error; long values truncated), then
-// one line telling how to get the next page. JSON:
-// {"messages":[...],"next_after":N,"more":bool}.
+// Lists the sink's stored messages by increasing id, one page: the first
+// `limit` after the cursor. JSON: {"messages":[MESSAGE...],"next_cursor":
+// "<last id>" or null on the last page}. Table: as through the API (id,
+// state, table, action, partition key, deliver count, next attempt relative
+// to `now`, last error), then one line with the command for the next page.
 Status ListMessages(delivery::MessageStore& store, const config::Settings& settings,
                     const ListMessagesOptions& options, WallTime now, std::ostream& out);
 
-// Every field of one message, its change as the JSON message sluice would
-// put (encoded with the sink's database, name and timestamp format, before
-// the sink's functions) and its full last error. kNotFound for an unknown id.
+// One message as GET …/messages/{id} shows it: {"message":MESSAGE,
+// "change":…,"payload":…}, the change as sluice makes it before the sink's
+// functions and the payload as it would be put now, after them (the
+// functions run here, as at the next attempt). kNotFound for an unknown id.
 Status ShowMessage(delivery::MessageStore& store, const config::Settings& settings,
                    const ShowMessageOptions& options, WallTime now, std::ostream& out);
 
 // Makes one message (kOne) or every failing one (kFailing) due at once; the
 // next sluice run tries them without waiting for their backoff. Deliver
-// counts are kept. kAll is refused (kInvalidArgument).
+// counts are kept. kAll is refused (kInvalidArgument). JSON:
+// {"affected":N,"skipped":0} (nothing is in flight in a stopped sluice).
 Status RedeliverMessages(delivery::MessageStore& store, const config::Settings& settings,
                          const MessageActionOptions& options, std::ostream& out);
 
 // Deletes one message, every failing one or all of the sink's messages, for
-// good. The bulk forms need options.confirmed.
+// good. The bulk forms need options.confirmed. JSON as RedeliverMessages.
 Status DiscardMessages(delivery::MessageStore& store, const config::Settings& settings,
                        const MessageActionOptions& options, std::ostream& out);
 

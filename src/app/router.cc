@@ -12,15 +12,36 @@ bool Contains(const std::vector<std::string>& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// A row's primary key values as one string (length-prefixed, so no two keys
+// collide); nullopt when the table has no primary key.
+std::optional<std::string> KeyOf(const model::Relation& rel, const model::Tuple& row) {
+  if (rel.primary_key.empty()) return std::nullopt;
+  std::string key;
+  for (int i : rel.primary_key) {
+    if (static_cast<size_t>(i) >= row.size() ||
+        row.kind(static_cast<size_t>(i)) != model::ValueKind::kText) {
+      key += "-;";
+      continue;
+    }
+    const std::string_view text = row.text(static_cast<size_t>(i));
+    key += std::to_string(text.size());
+    key += ':';
+    key += text;
+  }
+  return key;
+}
+
 }  // namespace
 
 Router::Router(std::vector<RoutedSink> sinks, delivery::AckTracker& acks,
-               delivery::MemoryBudget& budget, std::atomic<uint64_t>& next_message_id)
+               delivery::MemoryBudget& budget, std::atomic<uint64_t>& next_message_id,
+               BackfillPages* pages)
     : sinks_(std::move(sinks)),
       acks_(acks),
       budget_(budget),
       next_message_id_(next_message_id),
-      plans_(sinks_.size()) {}
+      plans_(sinks_.size()),
+      pages_(pages) {}
 
 Router::TablePlan Router::PlanFor(const config::SinkSettings& sink, const model::Relation& rel) {
   TablePlan plan;
@@ -104,6 +125,7 @@ void Router::OnBegin(const std::shared_ptr<const model::TransactionInfo>& txn) {
       ticket_ = std::move(resume_->ticket);
       skip_changes_ = resume_->seen;
       resume_.reset();
+      txn_ = txn;
       return;
     }
     // Postgres re-sends an unacknowledged transaction before any later one,
@@ -116,6 +138,8 @@ void Router::OnBegin(const std::shared_ptr<const model::TransactionInfo>& txn) {
     acks_.AbandonOpen();
   }
   ticket_ = acks_.Begin(txn->commit_lsn);
+  txn_ = txn;
+  reads_in_txn_ = 0;
 }
 
 void Router::OnChange(model::Change change) {
@@ -129,6 +153,7 @@ void Router::OnChange(model::Change change) {
     SLUICE_LOG_ERROR("change outside a transaction or without relation; ignored by the router");
     return;
   }
+  if (!windows_.empty()) NoteWindowChange(change);
   // Find the wanted sinks first so the common single-sink case moves the change.
   auto& wanted = wanted_scratch_;
   wanted.clear();
@@ -142,29 +167,119 @@ void Router::OnChange(model::Change change) {
   acks_.AddPending(ticket_, static_cast<int64_t>(n));
   for (size_t k = 0; k < n; ++k) {
     const auto [i, plan_ptr] = wanted[k];
-    const TablePlan& plan = *plan_ptr;
-    auto message = std::make_unique<delivery::Message>();
-    message->id = next_message_id_.fetch_add(1, std::memory_order_relaxed) + 1;
-    message->change = (k + 1 == n) ? std::move(change) : change;
-    const model::Change& c = message->change;
-    std::optional<std::string> group;
-    if (plan.grouped && c.action != model::Action::kTruncate) {
-      group = model::GroupKey(c, plan.group_columns);
-    }
-    if (!group) {
-      // Ungrouped: a group of its own, spread over shards by idempotency key.
-      message->partition_key = model::IdempotencyKey(c);
-      message->group = "#" + std::to_string(message->id);
-    } else {
-      message->group = std::to_string(c.relation->oid);
-      message->group += '/';
-      message->group += *group;
-      message->partition_key = model::PartitionKeyForGroup(std::move(*group));
-    }
-    message->ticket = ticket_;
-    message->memory_bytes = delivery::Dispatcher::MemoryBytes(*message);
-    sinks_[i].runner->Enqueue(std::move(message));
+    EnqueueTo(i, *plan_ptr, (k + 1 == n) ? std::move(change) : change);
   }
+}
+
+void Router::EnqueueTo(size_t i, const TablePlan& plan, model::Change change) {
+  auto message = std::make_unique<delivery::Message>();
+  message->id = next_message_id_.fetch_add(1, std::memory_order_relaxed) + 1;
+  message->change = std::move(change);
+  const model::Change& c = message->change;
+  std::optional<std::string> group;
+  if (plan.grouped && c.action != model::Action::kTruncate) {
+    group = model::GroupKey(c, plan.group_columns);
+  }
+  if (!group) {
+    // Ungrouped: a group of its own, spread over shards by idempotency key.
+    message->partition_key = model::IdempotencyKey(c);
+    message->group = "#" + std::to_string(message->id);
+  } else {
+    message->group = std::to_string(c.relation->oid);
+    message->group += '/';
+    message->group += *group;
+    message->partition_key = model::PartitionKeyForGroup(std::move(*group));
+  }
+  message->ticket = ticket_;
+  message->memory_bytes = delivery::Dispatcher::MemoryBytes(*message);
+  sinks_[i].runner->Enqueue(std::move(message));
+}
+
+void Router::NoteWindowChange(const model::Change& change) {
+  auto it = windows_.find(change.relation->oid);
+  if (it == windows_.end()) return;
+  if (change.action == model::Action::kTruncate) {
+    for (Window& w : it->second) w.truncated = true;
+    return;
+  }
+  const model::Relation& rel = *change.relation;
+  std::optional<std::string> key;
+  if (!change.new_tuple.empty()) key = KeyOf(rel, change.new_tuple);
+  std::optional<std::string> old_key;
+  if (change.old_tuple) old_key = KeyOf(rel, *change.old_tuple);
+  for (Window& w : it->second) {
+    if (key) w.changed.insert(*key);
+    if (old_key) w.changed.insert(*old_key);
+  }
+}
+
+void Router::OnBackfillWatermark(std::string_view content) {
+  if (skipping_txn_ || pages_ == nullptr || !ticket_) return;
+  auto w = ParseWatermark(content);
+  if (!w) {
+    SLUICE_LOG_WARN("ignoring a malformed backfill watermark: {}", content);
+    return;
+  }
+  if (w->run != pages_->run()) return;  // another run's: its rows are not here
+  if (!w->high) {
+    auto& list = windows_[w->table_oid];
+    for (const Window& open : list) {
+      if (open.backfill_id == w->backfill_id && open.page == w->page) return;
+    }
+    list.push_back(Window{w->backfill_id, w->page, {}, false});
+    return;
+  }
+  EmitPage(*w);
+}
+
+void Router::EmitPage(const Watermark& w) {
+  std::optional<Window> window;
+  if (auto it = windows_.find(w.table_oid); it != windows_.end()) {
+    auto& list = it->second;
+    for (auto wi = list.begin(); wi != list.end(); ++wi) {
+      if (wi->backfill_id == w.backfill_id && wi->page == w.page) {
+        window = std::move(*wi);
+        list.erase(wi);
+        break;
+      }
+    }
+    if (list.empty()) windows_.erase(it);
+  }
+  auto page = pages_->Take(w.backfill_id, w.page);
+  if (!page) return;  // not this run's page any more (cancelled, or already emitted)
+  if (!window) {
+    // Which rows changed in the window is unknown: send none, read it again.
+    emitted_in_txn_.push_back({w.backfill_id, w.page, 0, true});
+    return;
+  }
+  size_t sink = sinks_.size();
+  for (size_t i = 0; i < sinks_.size(); ++i) {
+    if (sinks_[i].settings->name == page->sink) sink = i;
+  }
+  uint64_t reads = 0;
+  if (sink < sinks_.size() && !window->truncated) {
+    const TablePlan& plan = PlanCached(sink, page->relation);
+    std::vector<model::Tuple> kept;
+    kept.reserve(page->rows.size());
+    for (auto& row : page->rows) {
+      auto key = KeyOf(*page->relation, row);
+      if (key && window->changed.contains(*key)) continue;  // the live change wins
+      kept.push_back(std::move(row));
+    }
+    if (!kept.empty()) acks_.AddPending(ticket_, static_cast<int64_t>(kept.size()));
+    for (auto& row : kept) {
+      model::Change change;
+      change.action = model::Action::kRead;
+      change.relation = page->relation;
+      change.txn = txn_;
+      change.commit_idx = reads_in_txn_++;
+      change.backfill_id = w.backfill_id;
+      change.new_tuple = std::move(row);
+      EnqueueTo(sink, plan, std::move(change));
+      ++reads;
+    }
+  }
+  emitted_in_txn_.push_back({w.backfill_id, w.page, reads, false});
 }
 
 void Router::OnCommit(Lsn commit_lsn, Lsn end_lsn) {
@@ -175,7 +290,12 @@ void Router::OnCommit(Lsn commit_lsn, Lsn end_lsn) {
   if (!ticket_) return;
   acks_.Commit(ticket_, end_lsn);
   ticket_.reset();
+  txn_.reset();
   last_routed_commit_ = commit_lsn;
+  for (const Emitted& e : emitted_in_txn_) {
+    pages_->Emitted(e.backfill_id, e.page, end_lsn, e.reads, e.redo);
+  }
+  emitted_in_txn_.clear();
 }
 
 void Router::OnIdle(Lsn lsn) {

@@ -8,13 +8,16 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "app/backfill_pages.h"
 #include "config/settings.h"
 #include "delivery/ack_tracker.h"
 #include "delivery/memory_budget.h"
@@ -31,8 +34,9 @@ struct RoutedSink {
 
 class Router final : public source::ChangeHandler {
  public:
+  // `pages`: the database's backfill handoff (null: watermarks are ignored).
   Router(std::vector<RoutedSink> sinks, delivery::AckTracker& acks, delivery::MemoryBudget& budget,
-         std::atomic<uint64_t>& next_message_id);
+         std::atomic<uint64_t>& next_message_id, BackfillPages* pages = nullptr);
 
   void OnBegin(const std::shared_ptr<const model::TransactionInfo>& txn) override;
   void OnChange(model::Change change) override;
@@ -41,6 +45,10 @@ class Router final : public source::ChangeHandler {
   void OnSlotPosition(Lsn confirmed_flush) override;
   void OnReconnect() override;
   void OnWarning(const std::string& table, const std::string& message) override;
+  // Backfill watermarks (docs/backfill.md): a low one opens the page's
+  // window on its table; a high one closes it and enqueues the page's rows
+  // whose key did not change in the window as reads of this transaction.
+  void OnBackfillWatermark(std::string_view content) override;
   bool WaitForCapacity(std::chrono::milliseconds timeout) override;
   Lsn AcknowledgedLsn() const override;
 
@@ -55,6 +63,13 @@ class Router final : public source::ChangeHandler {
  private:
   const TablePlan& PlanCached(size_t sink_index, const std::shared_ptr<const model::Relation>& rel);
   static bool ActionWanted(const config::SinkSettings& sink, model::Action action);
+  // Makes the change's message for sink i (group, partition key) and
+  // enqueues it; the caller added it to the ticket.
+  void EnqueueTo(size_t i, const TablePlan& plan, model::Change change);
+  // Backfill windows: records the key(s) of a change of a table with a page
+  // window open.
+  void NoteWindowChange(const model::Change& change);
+  void EmitPage(const Watermark& w);
 
   std::vector<RoutedSink> sinks_;
   delivery::AckTracker& acks_;
@@ -82,6 +97,26 @@ class Router final : public source::ChangeHandler {
   // (sink index, its plan) for the change being routed; plans are stable
   // map nodes until the next reconnect.
   std::vector<std::pair<size_t, const TablePlan*>> wanted_scratch_;
+
+  // Backfill: open page windows by table oid, and pages emitted in the open
+  // transaction (reported with its end LSN at commit).
+  BackfillPages* const pages_;
+  std::shared_ptr<const model::TransactionInfo> txn_;  // the open transaction's
+  struct Window {
+    uint64_t backfill_id = 0;
+    uint64_t page = 0;
+    std::unordered_set<std::string> changed;  // primary key values (KeyOf)
+    bool truncated = false;
+  };
+  std::unordered_map<uint32_t, std::vector<Window>> windows_;
+  struct Emitted {
+    uint64_t backfill_id = 0;
+    uint64_t page = 0;
+    uint64_t reads = 0;
+    bool redo = false;
+  };
+  std::vector<Emitted> emitted_in_txn_;
+  uint32_t reads_in_txn_ = 0;  // commit_idx of reads in the open transaction
 };
 
 }  // namespace sluice::app

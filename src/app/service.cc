@@ -5,6 +5,7 @@
 
 #include "api/server.h"
 #include "api/token.h"
+#include "app/backfill_manager.h"
 #include "app/clients.h"
 #include "app/function_record_maker.h"
 #include "app/router.h"
@@ -23,6 +24,7 @@ struct Service::Database {
   std::vector<std::unique_ptr<kinesis::KinesisClient>> clients;
   std::vector<std::unique_ptr<delivery::SinkRunner>> runners;
   std::vector<const config::SinkSettings*> sink_settings;
+  std::unique_ptr<BackfillManager> backfills;
   std::unique_ptr<Router> router;
   std::unique_ptr<source::ReplicationSource> source;
   std::thread thread;
@@ -112,8 +114,13 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Settings& setting
       SLUICE_LOG_INFO("database {}: no active sink; not reading it", db_settings.name);
       continue;
     }
+    std::vector<BackfillManager::Sink> backfill_sinks;
+    for (const auto& r : routed) backfill_sinks.push_back({r.settings, r.runner});
+    db->backfills =
+        std::make_unique<BackfillManager>(db_settings, std::move(backfill_sinks), *service->store_,
+                                          db->acks, service->budget_, clock);
     db->router = std::make_unique<Router>(std::move(routed), db->acks, service->budget_,
-                                          service->next_message_id_);
+                                          service->next_message_id_, &db->backfills->pages());
     // Status updates every second keep the slot (and the server's WAL) close
     // behind what is delivered; each is a 34-byte message.
     source::ReplicationOptions source_options;
@@ -128,7 +135,8 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Settings& setting
   std::vector<ControlledSink> controlled;
   for (auto& db : service->databases_) {
     for (auto& runner : db->runners) {
-      controlled.push_back({db->settings->name, runner.get(), &db->acks, db->source.get()});
+      controlled.push_back(
+          {db->settings->name, runner.get(), &db->acks, db->source.get(), db->backfills.get()});
     }
   }
   service->control_ =
@@ -150,6 +158,18 @@ Status Service::Start() {
   // The API first: an address in use fails the start before anything runs.
   SLUICE_RETURN_IF_ERROR(server_->Start());
   SLUICE_LOG_INFO("API, metrics and console on http://{}", settings_.api.listen);
+  {
+    const std::string& listen = settings_.api.listen;
+    const bool loopback = listen.starts_with("127.") || listen.starts_with("localhost:") ||
+                          listen.starts_with("[::1]:");
+    if (!loopback) {
+      SLUICE_LOG_WARN(
+          "api.listen {} is not a loopback address: the API, /metrics and the console are "
+          "reachable from the network over plain HTTP; put a TLS proxy in front and keep the "
+          "token long",
+          listen);
+    }
+  }
   for (auto& db : databases_) {
     for (size_t i = 0; i < db->runners.size(); ++i) {
       if (db->sink_settings[i]->status == config::SinkStatus::kPaused) {
@@ -166,6 +186,7 @@ Status Service::Start() {
       }
       OnSourceExit(st);
     });
+    SLUICE_RETURN_IF_ERROR(db->backfills->Start());
   }
   return OkStatus();
 }
@@ -202,6 +223,11 @@ bool Service::Stop() {
   }
   // 0. The API first: no operator action races the shutdown.
   if (server_) server_->Stop();
+  // Backfills read no more pages (pages read and not complete are read
+  // again after a restart).
+  for (auto& db : databases_) {
+    if (db->backfills) db->backfills->Stop();
+  }
   // 1. Let in-flight requests finish so their outcomes count, within the
   //    deadline; messages bound for the store are written.
   const auto deadline = clock_.Now() + settings_.shutdown_timeout;

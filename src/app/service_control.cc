@@ -275,7 +275,8 @@ Result<api::MessagePage> ServiceControl::Messages(std::string_view sink,
       case api::MessageState::kDelivered: break;
     }
   }
-  SLUICE_ASSIGN_OR_RETURN(auto held, e->sink.runner->ListHeld(state, cursor, query.limit));
+  SLUICE_ASSIGN_OR_RETURN(auto held,
+                          e->sink.runner->ListHeld(state, cursor, query.limit, query.failing));
   for (const auto& h : held.messages) page.messages.push_back(FromHeld(h));
   if (held.more && !page.messages.empty())
     page.next_cursor = std::to_string(page.messages.back().id);
@@ -353,22 +354,26 @@ Status ServiceControl::Resume(std::string_view sink) {
 
 Result<std::vector<api::BackfillInfo>> ServiceControl::Backfills(std::string_view sink) {
   SLUICE_ASSIGN_OR_RETURN(Entry * e, FindOrError(sink));
-  (void)e;
-  return std::vector<api::BackfillInfo>{};
+  if (e->sink.backfills == nullptr) return std::vector<api::BackfillInfo>{};
+  return e->sink.backfills->List(e->name);
 }
 
 Result<api::BackfillInfo> ServiceControl::StartBackfill(std::string_view sink,
                                                         const api::BackfillRequest& request) {
   SLUICE_ASSIGN_OR_RETURN(Entry * e, FindOrError(sink));
-  (void)e;
-  (void)request;
-  return Error(ErrorCode::kUnavailable, "backfills are not available yet");
+  if (e->sink.backfills == nullptr) {
+    return Error(ErrorCode::kUnavailable, "sink \"" + e->name + "\" cannot backfill");
+  }
+  return e->sink.backfills->StartBackfill(e->name, request);
 }
 
 Result<api::BackfillInfo> ServiceControl::CancelBackfill(std::string_view sink, uint64_t id) {
   SLUICE_ASSIGN_OR_RETURN(Entry * e, FindOrError(sink));
-  (void)e;
-  return Error(ErrorCode::kNotFound, "no backfill " + std::to_string(id));
+  if (e->sink.backfills == nullptr) {
+    return Error(ErrorCode::kNotFound,
+                 "sink \"" + e->name + "\" has no backfill " + std::to_string(id));
+  }
+  return e->sink.backfills->Cancel(e->name, id);
 }
 
 std::string ServiceControl::MetricsText() { return metrics::RenderPrometheusText(registry_); }

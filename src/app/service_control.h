@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/control.h"
+#include "app/backfill_manager.h"
 #include "base/clock.h"
 #include "delivery/ack_tracker.h"
 #include "delivery/record_maker.h"
@@ -34,6 +35,7 @@ struct ControlledSink {
   delivery::SinkRunner* runner = nullptr;
   const delivery::AckTracker* acks = nullptr;         // of its database
   const source::ReplicationSource* source = nullptr;  // of its database
+  BackfillManager* backfills = nullptr;               // of its database
 };
 
 class ServiceControl final : public api::Control {

@@ -7,12 +7,16 @@
 //                                 running sluice, else in the local store
 //   sluice sinks list|pause|resume -c sluice.yaml ...
 //                                 sinks of a running sluice (through the API)
+//   sluice backfill start|list|cancel -c sluice.yaml ...
+//                                 backfills of a running sluice (through the API)
 //   sluice version
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -23,6 +27,7 @@
 #include "api/token.h"
 #include "app/api_client.h"
 #include "app/api_commands.h"
+#include "app/backfill_commands.h"
 #include "app/check.h"
 #include "app/exit_codes.h"
 #include "app/messages_command.h"
@@ -148,8 +153,7 @@ struct MessagesArgs {
   bool json = false;
   std::string sink;
   std::string state = "all";
-  std::string cursor;
-  uint64_t after = 0;
+  std::string cursor;  // --cursor, or its alias --after
   size_t limit = sluice::app::kDefaultMessagesLimit;
   std::optional<uint64_t> id;
   bool failing = false;
@@ -162,6 +166,18 @@ struct SinksArgs {
   std::string api;
   bool json = false;
   std::string name;
+};
+
+struct BackfillArgs {
+  std::string config_path;
+  std::string api;
+  bool json = false;
+  std::string sink;
+  std::string table;
+  std::string sort_column;
+  std::optional<std::string> start_position;
+  bool wait = false;
+  uint64_t id = 0;
 };
 
 int Usage(const std::string& message) {
@@ -192,46 +208,28 @@ std::optional<sluice::app::ApiClient> ClientFor(const sluice::config::Settings& 
 
 // The same command on the local store, when no sluice answered.
 int MessagesOffline(const std::string& verb, const MessagesArgs& args,
-                    const sluice::config::Settings& settings,
-                    const sluice::app::ListState& list_state,
+                    const sluice::config::Settings& settings, const std::string& list_state,
                     sluice::app::MessageSelection selection, sluice::WallTime now) {
   using sluice::app::OutputFormat;
   const OutputFormat format = args.json ? OutputFormat::kJson : OutputFormat::kTable;
-  if (verb == "list" && !list_state.store) {
-    return Failed(sluice::Error(sluice::ErrorCode::kUnavailable,
-                                "--state " + args.state +
-                                    " needs a running sluice: a stopped one holds only pending "
-                                    "and failed messages, in its local store"));
-  }
-  if (verb == "list" && !args.cursor.empty()) {
-    return Failed(sluice::Error(sluice::ErrorCode::kInvalidArgument,
-                                "--cursor pages the list of a running sluice; page the local "
-                                "store with --after ID"));
-  }
-  // show, redeliver and discard need a sink; list without one lists every
-  // sink of the store.
-  std::string sink = args.sink;
-  if (verb != "list") {
-    auto chosen = sluice::app::SinkForCommand(settings, args.sink);
-    if (!chosen.ok()) return Failed(chosen.error());
-    sink = *chosen;
-  }
+  auto sink = sluice::app::SinkForCommand(settings, args.sink);
+  if (!sink.ok()) return Failed(sink.error());
   auto store = sluice::app::OpenStoreForCommand(settings);
   if (!store.ok()) return Failed(store.error());
   sluice::Status st;
   if (verb == "list") {
     sluice::app::ListMessagesOptions options;
-    options.state = *list_state.store;
-    options.sink = sink;
-    options.after_id = args.after;
+    options.sink = *sink;
+    options.state = list_state;
+    options.cursor = args.cursor;
     options.limit = args.limit;
     options.format = format;
     st = sluice::app::ListMessages(**store, settings, options, now, std::cout);
   } else if (verb == "show") {
-    st = sluice::app::ShowMessage(**store, settings, {sink, *args.id, format}, now, std::cout);
+    st = sluice::app::ShowMessage(**store, settings, {*sink, *args.id, format}, now, std::cout);
   } else {
     sluice::app::MessageActionOptions options;
-    options.sink = sink;
+    options.sink = *sink;
     options.selection = selection;
     options.id = args.id.value_or(0);
     options.confirmed = args.yes;
@@ -275,10 +273,9 @@ int Messages(const std::string& verb, const MessagesArgs& args) {
   if (verb == "list") {
     sluice::app::ApiListOptions options;
     options.sink = args.sink;
-    options.state = list_state->api;
+    options.state = *list_state;
     options.cursor = args.cursor;
     options.limit = args.limit;
-    options.after_id = args.after;
     options.format = format;
     outcome = sluice::app::ListMessagesViaApi(*client, *settings, options, now, std::cout);
   } else if (verb == "show") {
@@ -326,6 +323,45 @@ int Sinks(const std::string& verb, const SinksArgs& args) {
   return kExitOk;
 }
 
+int Backfill(const std::string& verb, const BackfillArgs& args) {
+  using sluice::app::OutputFormat;
+  const OutputFormat format = args.json ? OutputFormat::kJson : OutputFormat::kTable;
+  auto settings = Load(args.config_path);
+  if (!settings) return kExitConfigError;
+  sluice::http::CurlTransport transport;
+  int exit_code = kExitOk;
+  auto client = ClientFor(*settings, args.api, transport, &exit_code);
+  if (!client) return exit_code;
+  sluice::Status st;
+  if (verb == "start") {
+    sluice::app::BackfillStartOptions options;
+    options.sink = args.sink;
+    options.table = args.table;
+    options.sort_column = args.sort_column;
+    options.start_position = args.start_position;
+    options.wait = args.wait;
+    options.format = format;
+    sluice::app::BackfillWait wait;
+    wait.progress = &std::cerr;
+    wait.style = isatty(STDERR_FILENO) ? sluice::app::ProgressStyle::kBar
+                                       : sluice::app::ProgressStyle::kLines;
+    wait.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    auto end = sluice::app::StartBackfill(*client, *settings, options, wait, std::cout);
+    std::cout.flush();
+    if (!end.ok()) return Failed(end.error());
+    using sluice::app::BackfillEnd;
+    return *end == BackfillEnd::kStarted || *end == BackfillEnd::kDone ? kExitOk : kExitFailure;
+  }
+  if (verb == "list") {
+    st = sluice::app::ListBackfills(*client, *settings, args.sink, format, std::cout);
+  } else {
+    st = sluice::app::CancelBackfill(*client, *settings, args.sink, args.id, format, std::cout);
+  }
+  std::cout.flush();
+  if (!st.ok()) return Failed(st.error());
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -361,14 +397,13 @@ int main(int argc, char** argv) {
   m_list->add_option("--sink", margs.sink, sink_help);
   m_list
       ->add_option("--state", margs.state,
-                   "all | pending | in_flight | backing_off | failed | delivered "
-                   "(waiting = pending, failing = failed)")
-      ->check(CLI::IsMember({"all", "pending", "in_flight", "backing_off", "failed", "delivered",
-                             "waiting", "failing"}))
+                   "all | pending | in_flight | backing_off | failed | failing | delivered "
+                   "(failing = backing_off and failed; waiting = pending)")
+      ->check(CLI::IsMember({"all", "pending", "in_flight", "backing_off", "failed", "failing",
+                             "delivered", "waiting"}))
       ->capture_default_str();
-  m_list->add_option("--cursor", margs.cursor, "Next page of a running sluice's list");
-  m_list->add_option("--after", margs.after,
-                     "Next page of the local store's list: messages with an id above this one");
+  m_list->add_option("--cursor,--after", margs.cursor,
+                     "Next page: the cursor the last line of the previous page gives");
   m_list->add_option("--limit", margs.limit, "Messages per page")
       ->check(CLI::Range(size_t{1}, sluice::app::kMaxMessagesLimit))
       ->capture_default_str();
@@ -402,6 +437,33 @@ int main(int argc, char** argv) {
   auto* s_resume = sinks->add_subcommand("resume", "Send again");
   s_resume->add_option("name", sargs.name, "Sink")->required();
 
+  // sluice backfill <verb>: through the API of a running sluice.
+  BackfillArgs bargs;
+  auto* backfill =
+      app.add_subcommand("backfill", "Backfills of a running sluice (through its API)");
+  backfill->require_subcommand(1);
+  backfill->fallthrough();
+  backfill->add_option("-c,--config", bargs.config_path, "Config file")->required();
+  backfill->add_option("--api", bargs.api,
+                       "API address, e.g. http://127.0.0.1:7376 (default: the config's "
+                       "api.listen)");
+  backfill->add_flag("--json", bargs.json, "Print one JSON document");
+  auto* b_start =
+      backfill->add_subcommand("start", "Send a table's existing rows as read messages");
+  b_start->add_option("--table", bargs.table, "Table, as schema.table")->required();
+  b_start->add_option("--sink", bargs.sink, sink_help);
+  b_start->add_option("--sort-column", bargs.sort_column,
+                      "Page by this column instead of the primary key");
+  b_start->add_option("--start-position", bargs.start_position,
+                      "With --sort-column: rows from this value of it on");
+  b_start->add_flag("--wait", bargs.wait,
+                    "Show progress until it ends; exit 0 when done, 1 when failed or cancelled");
+  auto* b_list = backfill->add_subcommand("list", "Backfills with progress, rate and ETA");
+  b_list->add_option("--sink", bargs.sink, "Sink (default: every sink that is not disabled)");
+  auto* b_cancel = backfill->add_subcommand("cancel", "Stop a backfill: no new page is read");
+  b_cancel->add_option("id", bargs.id, "Backfill id")->required();
+  b_cancel->add_option("--sink", bargs.sink, sink_help);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -410,7 +472,7 @@ int main(int argc, char** argv) {
     if (app.get_subcommands().empty() && !app.remaining().empty()) {
       std::fprintf(stderr,
                    "sluice: unknown command \"%s\" (commands: run, check, messages, sinks, "
-                   "version)\n"
+                   "backfill, version)\n"
                    "Run with --help for more information.\n",
                    app.remaining().front().c_str());
       return sluice::app::kExitUsage;
@@ -438,6 +500,17 @@ int main(int argc, char** argv) {
         return sluice::app::kExitUsage;
       }
     }
+    if (backfill->parsed() && backfill->get_subcommands().empty()) {
+      std::vector<std::string> left = backfill->remaining();
+      if (left.empty()) left = app.remaining();
+      if (!left.empty()) {
+        std::fprintf(stderr,
+                     "sluice: unknown command \"backfill %s\" (commands: start, list, cancel)\n"
+                     "Run with --help for more information.\n",
+                     left.front().c_str());
+        return sluice::app::kExitUsage;
+      }
+    }
     int code = app.exit(e);
     return code == 0 ? kExitOk : sluice::app::kExitUsage;
   }
@@ -453,6 +526,9 @@ int main(int argc, char** argv) {
   }
   for (auto* verb : {s_list, s_pause, s_resume}) {
     if (verb->parsed()) return Sinks(verb->get_name(), sargs);
+  }
+  for (auto* verb : {b_start, b_list, b_cancel}) {
+    if (verb->parsed()) return Backfill(verb->get_name(), bargs);
   }
   return sluice::app::kExitUsage;
 }

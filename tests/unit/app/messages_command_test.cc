@@ -22,7 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using delivery::MessageStore;
 using delivery::StoredMessage;
-using delivery::StoredState;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
@@ -79,6 +78,13 @@ StoredMessage Failing(uint64_t id, std::string key, std::string error,
   return m;
 }
 
+config::StreamArn Arn(const std::string& text) {
+  std::string why;
+  auto arn = config::StreamArn::Parse(text, &why);
+  EXPECT_TRUE(arn.has_value()) << why;
+  return arn.value_or(config::StreamArn{});
+}
+
 config::Settings MakeSettings(const fs::path& data_dir) {
   config::Settings s;
   s.config_path = "/etc/sluice/sluice.yaml";
@@ -86,12 +92,27 @@ config::Settings MakeSettings(const fs::path& data_dir) {
   config::SinkSettings orders;
   orders.name = "orders-sink";
   orders.database = "app";
+  orders.destination.stream = Arn("arn:aws:kinesis:us-east-1:123456789012:stream/orders");
   config::SinkSettings audit;
   audit.name = "audit-sink";
   audit.database = "app";
   audit.timestamp_format = config::TimestampFormat::kUnixMicrosecond;
+  audit.destination.stream = Arn("arn:aws:kinesis:us-east-1:123456789012:stream/audit");
   s.sinks = {orders, audit};
   return s;
+}
+
+// The members of MESSAGE in docs/api.md, by name.
+const std::vector<std::string> kMessageMembers = {
+    "action",   "commit_lsn", "committed_at",    "deliver_count", "delivered_at",
+    "id",       "last_error", "next_attempt_at", "partition_key", "sequence_number",
+    "shard_id", "state",      "stream_arn",      "table"};
+
+// The member names of a JSON object, sorted (nlohmann::json keeps them so).
+std::vector<std::string> MembersOf(const Json& object) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : object.items()) names.push_back(name);
+  return names;
 }
 
 class MessagesCommand : public ::testing::Test {
@@ -119,6 +140,13 @@ class MessagesCommand : public ::testing::Test {
           Msg(4, "9", "audit-sink")});
   }
 
+  static ListMessagesOptions Of(std::string sink, std::string state = "") {
+    ListMessagesOptions options;
+    options.sink = std::move(sink);
+    options.state = std::move(state);
+    return options;
+  }
+
   std::string List(const ListMessagesOptions& options) {
     std::ostringstream out;
     Status st = ListMessages(*store_, settings_, options, kNow, out);
@@ -129,6 +157,20 @@ class MessagesCommand : public ::testing::Test {
   Json ListJson(ListMessagesOptions options) {
     options.format = OutputFormat::kJson;
     return Json::parse(List(options));
+  }
+
+  Status ListError(const ListMessagesOptions& options) {
+    std::ostringstream out;
+    Status st = ListMessages(*store_, settings_, options, kNow, out);
+    EXPECT_EQ(out.str(), "");
+    return st;
+  }
+
+  Json ShowJson(const std::string& sink, uint64_t id) {
+    std::ostringstream out;
+    Status st = ShowMessage(*store_, settings_, {sink, id, OutputFormat::kJson}, kNow, out);
+    EXPECT_TRUE(st.ok()) << st.error().message();
+    return Json::parse(out.str());
   }
 
   static std::vector<uint64_t> Ids(const Json& doc) {
@@ -142,191 +184,267 @@ class MessagesCommand : public ::testing::Test {
   std::unique_ptr<MessageStore> store_;
 };
 
-TEST_F(MessagesCommand, ListTableShowsOneRowPerMessageWithRelativeTimes) {
+TEST_F(MessagesCommand, ListTableShowsTheApisColumnsAndStates) {
   SeedStandard();
-  const std::string out = List({});
+  const std::string out = List(Of("orders-sink"));
   std::istringstream lines(out);
-  std::string header, row1, row2, row3, row4, last;
+  std::string header, row1, row2, row3, last;
   std::getline(lines, header);
   std::getline(lines, row1);
   std::getline(lines, row2);
   std::getline(lines, row3);
-  std::getline(lines, row4);
   std::getline(lines, last);
-  EXPECT_THAT(header, HasSubstr("ID"));
-  for (const char* column : {"SINK", "TABLE", "ACTION", "KEY", "TRIES", "NEXT", "AGE"}) {
-    EXPECT_THAT(header, HasSubstr(column));
-  }
-  EXPECT_THAT(header, HasSubstr("LAST ERROR"));
-  // id, sink, table, action, key, tries, next attempt, age, error (cut, on one line).
+  EXPECT_THAT(header, ::testing::MatchesRegex("ID +STATE +TABLE +ACTION +KEY +TRIES +NEXT ATTEMPT "
+                                              "+LAST ERROR"));
+  // id, state, table, action, key, tries, next attempt, error (cut, on one line).
   EXPECT_THAT(row1, ::testing::MatchesRegex(
-                        "1 +orders-sink +public\\.orders +insert +7 +3 +in 41s +1m39s +"
+                        "1 +failed +public\\.orders +insert +7 +3 +in 41s +"
                         "ProvisionedThroughputExceededException: Rate exceeded for\\.\\.\\."));
-  EXPECT_THAT(row2, ::testing::MatchesRegex(
-                        "2 +orders-sink +public\\.orders +insert +7 +0 +now +1m38s +-"));
+  EXPECT_THAT(row2, ::testing::MatchesRegex("2 +pending +public\\.orders +insert +7 +0 +- +-"));
   EXPECT_THAT(row3, HasSubstr("InternalFailure: Internal service failure."));
-  EXPECT_THAT(row4, ::testing::StartsWith("4 "));
-  EXPECT_THAT(row4, HasSubstr("audit-sink"));
-  EXPECT_EQ(last, "4 message(s) shown; no more messages");
+  EXPECT_EQ(last, "3 messages shown; no more messages of sink orders-sink");
   EXPECT_THAT(out, Not(HasSubstr("second line")));
+  EXPECT_THAT(out, Not(HasSubstr("audit-sink")));
 }
 
 TEST_F(MessagesCommand, ListTableCutsLongKeysAtCharacterBoundaries) {
   StoredMessage m = Msg(1, "");
   m.partition_key = std::string(20, 'k') + "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";  // 25 chars
   Seed({m});
-  const std::string out = List({});
+  const std::string out = List(Of("orders-sink"));
   EXPECT_THAT(out, HasSubstr(std::string(20, 'k') + "\xc3\xa9..."));
 }
 
-TEST_F(MessagesCommand, ListJsonIsOneDocumentWithEveryField) {
+TEST_F(MessagesCommand, ListJsonIsTheApisDocument) {
   SeedStandard();
-  Json doc = ListJson({});
-  EXPECT_EQ(Ids(doc), (std::vector<uint64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(doc["next_after"], 4);
-  EXPECT_EQ(doc["more"], false);
+  Json doc = ListJson(Of("orders-sink"));
+  EXPECT_EQ(MembersOf(doc), (std::vector<std::string>{"messages", "next_cursor"}));
+  EXPECT_TRUE(doc["next_cursor"].is_null());
+  EXPECT_EQ(Ids(doc), (std::vector<uint64_t>{1, 2, 3}));
+  for (const Json& m : doc["messages"]) EXPECT_EQ(MembersOf(m), kMessageMembers) << m;
+
   const Json& first = doc["messages"][0];
-  EXPECT_EQ(first["sink"], "orders-sink");
-  EXPECT_EQ(first["state"], "failing");
+  EXPECT_EQ(first["state"], "failed");
   EXPECT_EQ(first["table"], "public.orders");
   EXPECT_EQ(first["action"], "insert");
-  EXPECT_EQ(first["group_key"], "16390/7");
+  EXPECT_EQ(first["commit_lsn"], "0/3E9");
+  EXPECT_EQ(first["committed_at"], "2026-11-27T10:00:00.123Z");
   EXPECT_EQ(first["partition_key"], "7");
-  EXPECT_EQ(first["commit_lsn"], 1001);
-  EXPECT_EQ(first["commit_idx"], 0);
   EXPECT_EQ(first["deliver_count"], 3);
   EXPECT_THAT(first["last_error"].get<std::string>(), HasSubstr("Rate exceeded for shard"));
   EXPECT_THAT(first["last_error"].get<std::string>(), HasSubstr("\nsecond line"));
-  EXPECT_EQ(first["due"], false);
-  EXPECT_EQ(first["not_before"], "2023-11-14T22:15:41.000Z");
-  EXPECT_EQ(first["created_at"], "2023-11-14T22:13:21.000Z");
+  EXPECT_EQ(first["next_attempt_at"], "2023-11-14T22:15:41.000Z");
+  EXPECT_TRUE(first["delivered_at"].is_null());
+  EXPECT_EQ(first["stream_arn"], "");
+  EXPECT_EQ(first["shard_id"], "");
+  EXPECT_EQ(first["sequence_number"], "");
+
   const Json& second = doc["messages"][1];
-  EXPECT_EQ(second["state"], "waiting");
-  EXPECT_EQ(second["due"], true);
-  EXPECT_TRUE(second["not_before"].is_null());
+  EXPECT_EQ(second["state"], "pending");
+  EXPECT_EQ(second["deliver_count"], 0);
+  EXPECT_EQ(second["last_error"], "");
+  EXPECT_TRUE(second["next_attempt_at"].is_null());
 }
 
-TEST_F(MessagesCommand, ListFiltersBySinkAndState) {
+TEST_F(MessagesCommand, ListJsonShowsARedeliveredMessageDueNowAndAMissingCommitTimeAsNull) {
+  // Redelivered: not_before at the epoch means due at once, never 1970.
+  StoredMessage redelivered = Failing(1, "7", "InternalFailure");
+  redelivered.not_before = WallTime{};
+  StoredMessage untimed = Msg(2, "8");
+  auto txn = std::make_shared<model::TransactionInfo>(*untimed.change.txn);
+  txn->commit_time_us = 0;
+  untimed.change.txn = txn;
+  Seed({redelivered, untimed});
+  Json doc = ListJson(Of("orders-sink"));
+  EXPECT_EQ(doc["messages"][0]["next_attempt_at"], "2023-11-14T22:15:00.000Z");  // kNow
+  EXPECT_TRUE(doc["messages"][1]["committed_at"].is_null());
+  EXPECT_EQ(List(Of("orders-sink")).find("1970"), std::string::npos);
+}
+
+TEST_F(MessagesCommand, ListFiltersByStateInTheApisWords) {
   SeedStandard();
-  ListMessagesOptions failing;
-  failing.state = StoredState::kFailing;
-  EXPECT_EQ(Ids(ListJson(failing)), (std::vector<uint64_t>{1, 3}));
-  ListMessagesOptions waiting;
-  waiting.state = StoredState::kWaiting;
-  EXPECT_EQ(Ids(ListJson(waiting)), (std::vector<uint64_t>{2, 4}));
-  ListMessagesOptions audit;
-  audit.sink = "audit-sink";
-  EXPECT_EQ(Ids(ListJson(audit)), (std::vector<uint64_t>{4}));
-  waiting.sink = "orders-sink";
-  EXPECT_EQ(Ids(ListJson(waiting)), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(Ids(ListJson(Of("orders-sink", "failed"))), (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ(Ids(ListJson(Of("orders-sink", "failing"))), (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ(Ids(ListJson(Of("orders-sink", "pending"))), (std::vector<uint64_t>{2}));
+  EXPECT_EQ(Ids(ListJson(Of("audit-sink"))), (std::vector<uint64_t>{4}));
+  EXPECT_EQ(Ids(ListJson(Of("audit-sink", "failed"))), (std::vector<uint64_t>{}));
 }
 
-TEST_F(MessagesCommand, ListPagesAcrossSinksByIdWithoutGapsOrDuplicates) {
-  // Ids interleave over the two sinks.
-  Seed({Msg(1, "a"), Msg(2, "b", "audit-sink"), Msg(3, "c"), Msg(4, "d", "audit-sink"),
-        Msg(5, "e")});
-  ListMessagesOptions options;
+TEST_F(MessagesCommand, ListRefusesTheStatesOnlyARunningSluiceHas) {
+  SeedStandard();
+  for (const char* state : {"in_flight", "backing_off", "delivered"}) {
+    Status st = ListError(Of("orders-sink", state));
+    ASSERT_FALSE(st.ok()) << state;
+    EXPECT_EQ(st.error().code(), ErrorCode::kUnavailable);
+    EXPECT_EQ(st.error().message(),
+              std::string("--state ") + state +
+                  " needs a running sluice: a stopped one holds only pending and failed "
+                  "messages, in its local store");
+    EXPECT_EQ(ExitCodeFor(st.error()), kExitFailure);
+  }
+}
+
+TEST_F(MessagesCommand, ListPagesWithTheCursorOfThePreviousPage) {
+  Seed(
+      {Msg(1, "a"), Msg(2, "b"), Msg(3, "c", "audit-sink"), Msg(4, "d"), Msg(5, "e"), Msg(6, "f")});
+  ListMessagesOptions options = Of("orders-sink");
   options.limit = 2;
   Json page = ListJson(options);
   EXPECT_EQ(Ids(page), (std::vector<uint64_t>{1, 2}));
-  EXPECT_EQ(page["more"], true);
-  EXPECT_EQ(page["next_after"], 2);
-  options.after_id = 2;
+  EXPECT_EQ(page["next_cursor"], "2");
+  options.cursor = page["next_cursor"].get<std::string>();
   page = ListJson(options);
-  EXPECT_EQ(Ids(page), (std::vector<uint64_t>{3, 4}));
-  EXPECT_EQ(page["more"], true);
-  options.after_id = page["next_after"].get<uint64_t>();
+  EXPECT_EQ(Ids(page), (std::vector<uint64_t>{4, 5}));
+  EXPECT_EQ(page["next_cursor"], "5");
+  options.cursor = page["next_cursor"].get<std::string>();
   page = ListJson(options);
-  EXPECT_EQ(Ids(page), (std::vector<uint64_t>{5}));
-  EXPECT_EQ(page["more"], false);
-  EXPECT_EQ(page["next_after"], 5);
-  options.after_id = 5;
-  page = ListJson(options);
-  EXPECT_TRUE(page["messages"].empty());
-  EXPECT_EQ(page["next_after"], 5);
-  EXPECT_EQ(page["more"], false);
+  EXPECT_EQ(Ids(page), (std::vector<uint64_t>{6}));
+  EXPECT_TRUE(page["next_cursor"].is_null());
+  options.cursor = "6";
+  EXPECT_EQ(ListJson(options), Json::parse(R"({"messages":[],"next_cursor":null})"));
+  options.format = OutputFormat::kTable;
+  EXPECT_EQ(List(options),
+            "no messages of sink orders-sink after this cursor in the local store\n");
+}
+
+TEST_F(MessagesCommand, ListRefusesACursorThatIsNotAMessageId) {
+  SeedStandard();
+  for (const char* cursor : {"abc", "0", "-1", "2x", " 2"}) {
+    ListMessagesOptions options = Of("orders-sink");
+    options.cursor = cursor;
+    Status st = ListError(options);
+    ASSERT_FALSE(st.ok()) << cursor;
+    EXPECT_EQ(st.error().message(),
+              std::string("--cursor must be the next_cursor of an earlier page (a message id), "
+                          "got \"") +
+                  cursor + "\"");
+    EXPECT_EQ(ExitCodeFor(st.error()), kExitUsage);
+  }
 }
 
 TEST_F(MessagesCommand, ListTableEndsWithTheCommandForTheNextPage) {
-  Seed({Msg(1, "a"), Msg(2, "b"), Msg(3, "c")});
-  ListMessagesOptions options;
-  options.sink = "orders-sink";
-  options.state = StoredState::kWaiting;
+  Seed({Failing(1, "a", "e"), Failing(2, "b", "e"), Failing(3, "c", "e")});
+  ListMessagesOptions options = Of("orders-sink", "failing");
   options.limit = 2;
   const std::string out = List(options);
-  EXPECT_THAT(out, HasSubstr("more waiting messages of sink orders-sink: next page with\n"
+  EXPECT_THAT(out, HasSubstr("more failing messages of sink orders-sink: next page with\n"
                              "  sluice messages list --config /etc/sluice/sluice.yaml --sink "
-                             "orders-sink --state waiting --limit 2 --after 2\n"));
+                             "orders-sink --state failing --limit 2 --cursor 2\n"));
 }
 
 TEST_F(MessagesCommand, ListOfAnEmptyStoreSaysSo) {
-  EXPECT_EQ(List({}), "no messages in the local store\n");
-  Json doc = ListJson({});
-  EXPECT_EQ(doc, Json::parse(R"({"messages":[],"next_after":0,"more":false})"));
+  EXPECT_EQ(List(Of("orders-sink")), "no messages of sink orders-sink in the local store\n");
+  EXPECT_EQ(List(Of("orders-sink", "failed")),
+            "no failed messages of sink orders-sink in the local store\n");
+  EXPECT_EQ(ListJson(Of("orders-sink")), Json::parse(R"({"messages":[],"next_cursor":null})"));
 }
 
-TEST_F(MessagesCommand, ListRefusesAnUnknownSinkAndALimitOutOfRange) {
+TEST_F(MessagesCommand, ListRefusesAMissingOrUnknownSinkAndALimitOutOfRange) {
   SeedStandard();
-  std::ostringstream out;
-  ListMessagesOptions options;
-  options.sink = "ordres-sink";
-  Status st = ListMessages(*store_, settings_, options, kNow, out);
+  Status st = ListError(Of(""));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(), "--sink is required");
+  st = ListError(Of("ordres-sink"));
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(st.error().message(), HasSubstr("no sink named \"ordres-sink\""));
   EXPECT_THAT(st.error().message(), HasSubstr("orders-sink, audit-sink"));
   EXPECT_EQ(ExitCodeFor(st.error()), kExitUsage);
 
-  ListMessagesOptions too_many;
+  ListMessagesOptions too_many = Of("orders-sink");
   too_many.limit = kMaxMessagesLimit + 1;
-  st = ListMessages(*store_, settings_, too_many, kNow, out);
+  st = ListError(too_many);
   ASSERT_FALSE(st.ok());
   EXPECT_THAT(st.error().message(), HasSubstr("--limit must be between 1 and 1000, got 1001"));
-  EXPECT_EQ(out.str(), "");
 }
 
-TEST_F(MessagesCommand, ShowPrintsEveryFieldTheEncodedMessageAndTheRawError) {
+TEST_F(MessagesCommand, ShowPrintsEveryFieldTheChangeAndThePayloadAsThroughTheApi) {
   SeedStandard();
   std::ostringstream out;
   Status st = ShowMessage(*store_, settings_, {"orders-sink", 1, OutputFormat::kTable}, kNow, out);
   ASSERT_TRUE(st.ok()) << st.error().message();
   const std::string text = out.str();
-  EXPECT_THAT(text, HasSubstr("id:              1\n"));
-  EXPECT_THAT(text, HasSubstr("state:           failing\n"));
-  EXPECT_THAT(text, HasSubstr("table:           public.orders\n"));
-  EXPECT_THAT(text, HasSubstr("group:           16390/7\n"));
-  EXPECT_THAT(text, HasSubstr("partition key:   7\n"));
-  EXPECT_THAT(text, HasSubstr("commit:          LSN 0/3E9 (1001), index 0\n"));
-  EXPECT_THAT(text, HasSubstr("created:         2023-11-14T22:13:21.000Z (1m39s ago)\n"));
-  EXPECT_THAT(text, HasSubstr("deliver count:   3\n"));
-  EXPECT_THAT(text, HasSubstr("next attempt:    2023-11-14T22:15:41.000Z (in 41s)\n"));
+  EXPECT_THAT(text, HasSubstr("id:              1\n"
+                              "sink:            orders-sink\n"
+                              "state:           failed\n"
+                              "table:           public.orders\n"
+                              "action:          insert\n"
+                              "partition key:   7\n"
+                              "commit LSN:      0/3E9\n"
+                              "committed:       2026-11-27T10:00:00.123Z (in "));
+  EXPECT_THAT(text, HasSubstr("deliver count:   3\n"
+                              "next attempt:    2023-11-14T22:15:41.000Z (in 41s)\n"));
   EXPECT_THAT(text, HasSubstr("account 123456789012.\n  second line\n"));
-
-  StoredMessage want = Msg(1, "7");
-  std::string message;
-  model::EncodeMessage(want.change, {"app", "orders-sink", model::TimestampStyle::kIso8601},
-                       &message);
-  EXPECT_THAT(text, HasSubstr("):\n" + message + "\n"));
-  EXPECT_THAT(message, HasSubstr("\"consumer\":{\"name\":\"orders-sink\"}"));
+  EXPECT_THAT(text, HasSubstr("change (the message before the sink's functions):\n{\n  "));
+  EXPECT_THAT(text, HasSubstr("\"name\": \"orders-sink\""));
+  EXPECT_THAT(text, HasSubstr("payload (the record as it would be put now, after the sink's "
+                              "functions):\n"
+                              "  stream:   arn:aws:kinesis:us-east-1:123456789012:stream/orders\n"
+                              "  filtered: no\n{\n"));
 }
 
-TEST_F(MessagesCommand, ShowJsonEmbedsTheMessageEncodedWithTheSinksSettings) {
+TEST_F(MessagesCommand, ShowJsonIsTheApisDocumentEncodedWithTheSinksSettings) {
   SeedStandard();
-  std::ostringstream out;
-  Status st = ShowMessage(*store_, settings_, {"audit-sink", 4, OutputFormat::kJson}, kNow, out);
-  ASSERT_TRUE(st.ok()) << st.error().message();
-  Json doc = Json::parse(out.str());
-  EXPECT_EQ(doc["id"], 4);
-  EXPECT_EQ(doc["sink"], "audit-sink");
-  EXPECT_EQ(doc["state"], "waiting");
-  EXPECT_EQ(doc["idempotency_key"], model::IdempotencyKey(Msg(4, "9").change));
-  const Json& message = doc["message"];
-  EXPECT_EQ(message["action"], "insert");
-  EXPECT_EQ(message["record"]["id"], 9);
-  EXPECT_EQ(message["metadata"]["database_name"], "app");
-  EXPECT_EQ(message["metadata"]["consumer"]["name"], "audit-sink");
+  Json doc = ShowJson("audit-sink", 4);
+  EXPECT_EQ(MembersOf(doc), (std::vector<std::string>{"change", "message", "payload"}));
+  EXPECT_EQ(MembersOf(doc["message"]), kMessageMembers);
+  EXPECT_EQ(doc["message"]["id"], 4);
+  EXPECT_EQ(doc["message"]["state"], "pending");
+  const Json& change = doc["change"];
+  std::string want;
+  model::EncodeMessage(Msg(4, "9").change,
+                       {"app", "audit-sink", model::TimestampStyle::kUnixMicrosecond}, &want);
+  EXPECT_EQ(change, Json::parse(want));
+  EXPECT_EQ(change["record"]["id"], 9);
+  EXPECT_EQ(change["metadata"]["consumer"]["name"], "audit-sink");
   // audit-sink has timestamp_format: unix_microsecond.
-  EXPECT_EQ(message["metadata"]["commit_timestamp"], 1795773600123456);
+  EXPECT_EQ(change["metadata"]["commit_timestamp"], 1795773600123456);
+  // Without functions the payload is the change, put on the sink's stream.
+  EXPECT_EQ(doc["payload"], Json::parse(R"({"data":)" + want +
+                                        R"(,"stream_arn":"arn:aws:kinesis:us-east-1:)"
+                                        R"(123456789012:stream/audit","filtered":false,)"
+                                        R"("error":null})"));
+}
+
+TEST_F(MessagesCommand, ShowRunsTheSinksFunctionsForThePayload) {
+  auto function = [](std::string name, std::string type, std::string code) {
+    config::FunctionSettings f;
+    f.name = std::move(name);
+    f.type = std::move(type);
+    f.code = std::move(code);
+    return f;
+  };
+  settings_.functions = {
+      function("slim", "transform",
+               "function transform(action, record, changes, metadata)\n"
+               "  return {key = record.id, action = action}\n"
+               "end"),
+      function("drop-paid", "filter",
+               "function filter(action, record, changes, metadata) return record.status ~= "
+               "'paid' end"),
+      function("broken", "transform",
+               "function transform(action, record, changes, metadata) error('no slim today') "
+               "end")};
+  SeedStandard();
+  config::SinkSettings& orders = settings_.sinks[0];
+
+  orders.transform = "slim";
+  Json doc = ShowJson("orders-sink", 1);
+  EXPECT_EQ(doc["payload"]["data"], Json::parse(R"({"key":7,"action":"insert"})"));
+  EXPECT_EQ(doc["payload"]["filtered"], false);
+  EXPECT_EQ(doc["change"]["record"]["status"], "paid");  // before the functions
+
+  orders.transform.clear();
+  orders.filter = "drop-paid";
+  doc = ShowJson("orders-sink", 1);
+  EXPECT_EQ(doc["payload"]["filtered"], true);
+  EXPECT_TRUE(doc["payload"]["data"].is_null());
+
+  orders.filter.clear();
+  orders.transform = "broken";
+  doc = ShowJson("orders-sink", 1);
+  EXPECT_TRUE(doc["payload"]["data"].is_null());
+  EXPECT_THAT(doc["payload"]["error"].get<std::string>(), HasSubstr("no slim today"));
 }
 
 TEST_F(MessagesCommand, ShowRefusesAnUnknownIdAndAnotherSinksMessage) {
@@ -378,14 +496,22 @@ TEST_F(MessagesCommand, RedeliverFailingMakesEveryFailingMessageOfTheSinkDue) {
   options.format = OutputFormat::kJson;
   Status st = RedeliverMessages(*store_, settings_, options, out);
   ASSERT_TRUE(st.ok()) << st.error().message();
-  EXPECT_EQ(Json::parse(out.str()), Json::parse(R"({"sink":"orders-sink","redelivered":2})"));
-  ListMessagesOptions failing;
-  failing.state = StoredState::kFailing;
-  Json doc = ListJson(failing);
-  ASSERT_EQ(Ids(doc), (std::vector<uint64_t>{1, 3, 5}));
-  EXPECT_EQ(doc["messages"][0]["due"], true);
-  EXPECT_EQ(doc["messages"][1]["due"], true);
-  EXPECT_EQ(doc["messages"][2]["due"], false);  // another sink
+  EXPECT_EQ(out.str(), "{\"affected\":2,\"skipped\":0}\n");
+  Json doc = ListJson(Of("orders-sink", "failed"));
+  ASSERT_EQ(Ids(doc), (std::vector<uint64_t>{1, 3}));
+  EXPECT_EQ(doc["messages"][0]["next_attempt_at"], "2023-11-14T22:15:00.000Z");  // now
+  EXPECT_EQ(doc["messages"][1]["next_attempt_at"], "2023-11-14T22:15:00.000Z");
+  // Another sink's message still backs off.
+  EXPECT_EQ(ListJson(Of("audit-sink", "failed"))["messages"][0]["next_attempt_at"],
+            "2023-11-14T22:15:41.000Z");
+
+  options.format = OutputFormat::kTable;
+  out.str("");
+  st = RedeliverMessages(*store_, settings_, options, out);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(out.str(),
+            "2 messages (every failing one) of sink orders-sink will be tried at once when "
+            "sluice runs (in group order)\n");
 }
 
 TEST_F(MessagesCommand, RedeliverRefusesAnUnknownIdAndAll) {
@@ -413,8 +539,8 @@ TEST_F(MessagesCommand, DiscardOneRemovesOnlyThatMessage) {
   options.format = OutputFormat::kJson;
   Status st = DiscardMessages(*store_, settings_, options, out);
   ASSERT_TRUE(st.ok()) << st.error().message();
-  EXPECT_EQ(Json::parse(out.str()), Json::parse(R"({"sink":"orders-sink","id":1,"discarded":1})"));
-  EXPECT_EQ(Ids(ListJson({})), (std::vector<uint64_t>{2, 3, 4}));
+  EXPECT_EQ(Json::parse(out.str()), Json::parse(R"({"affected":1,"skipped":0})"));
+  EXPECT_EQ(Ids(ListJson(Of("orders-sink"))), (std::vector<uint64_t>{2, 3}));
 
   st = DiscardMessages(*store_, settings_, options, out);
   ASSERT_FALSE(st.ok());
@@ -437,7 +563,7 @@ TEST_F(MessagesCommand, BulkDiscardIsRefusedWithoutYes) {
     EXPECT_EQ(ExitCodeFor(st.error()), kExitUsage);
     EXPECT_EQ(out.str(), "");
   }
-  EXPECT_EQ(Ids(ListJson({})), (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(Ids(ListJson(Of("orders-sink"))), (std::vector<uint64_t>{1, 2, 3}));
 }
 
 TEST_F(MessagesCommand, BulkDiscardWithYesRemovesFailingThenAllOfTheSink) {
@@ -449,15 +575,17 @@ TEST_F(MessagesCommand, BulkDiscardWithYesRemovesFailingThenAllOfTheSink) {
   options.confirmed = true;
   Status st = DiscardMessages(*store_, settings_, options, out);
   ASSERT_TRUE(st.ok()) << st.error().message();
-  EXPECT_EQ(out.str(), "discarded 2 failing message(s) of sink orders-sink\n");
-  EXPECT_EQ(Ids(ListJson({})), (std::vector<uint64_t>{2, 4}));
+  EXPECT_EQ(out.str(), "discarded 2 messages (every failing one) of sink orders-sink\n");
+  EXPECT_EQ(Ids(ListJson(Of("orders-sink"))), (std::vector<uint64_t>{2}));
 
   options.selection = MessageSelection::kAll;
+  options.format = OutputFormat::kJson;
   out.str("");
   st = DiscardMessages(*store_, settings_, options, out);
   ASSERT_TRUE(st.ok()) << st.error().message();
-  EXPECT_EQ(out.str(), "discarded 1 message(s) of sink orders-sink\n");
-  EXPECT_EQ(Ids(ListJson({})), (std::vector<uint64_t>{4}));  // audit-sink's stays
+  EXPECT_EQ(Json::parse(out.str()), Json::parse(R"({"affected":1,"skipped":0})"));
+  EXPECT_EQ(Ids(ListJson(Of("orders-sink"))), (std::vector<uint64_t>{}));
+  EXPECT_EQ(Ids(ListJson(Of("audit-sink"))), (std::vector<uint64_t>{4}));  // audit-sink's stays
 }
 
 TEST_F(MessagesCommand, AStoreHeldByARunningSluiceGivesAClearError) {
