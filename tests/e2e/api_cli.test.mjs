@@ -147,7 +147,7 @@ test('sinks list, pause and resume; messages list and show of a running sluice',
   assert.match(down.stderr, /^sluice: sluice is not running \(no answer at 127\.0\.0\.1:\d+\): `sluice sinks` needs a running sluice\n$/);
   const offline = await cli(p, ['messages', 'list', '--json']);
   assert.match(offline.stderr.trimEnd(), kNotRunning);
-  assert.deepEqual(JSON.parse(offline.stdout), {messages: [], next_after: 0, more: false},
+  assert.deepEqual(JSON.parse(offline.stdout), {messages: [], next_cursor: null},
                    'delivered messages left the store');
   const noHistory = await cli(p, ['messages', 'list', '--state', 'delivered'], {code: kExitFailure});
   assert.equal(noHistory.stderr.split('\n')[1],

@@ -269,7 +269,7 @@ test('wal_level not logical: run exits 1 before creating anything, check reports
 test('a bad command line exits 64 and names what is wrong', async () => {
   const cases = [
     [['frobnicate'],
-     'sluice: unknown command "frobnicate" (commands: run, check, messages, sinks, version)'],
+     'sluice: unknown command "frobnicate" (commands: run, check, messages, sinks, backfill, version)'],
     [['messages', 'list'], '--config is required'],
     [['messages', 'frob', '-c', 'sluice.yaml'],
      'sluice: unknown command "messages frob" (commands: list, show, redeliver, discard)'],
@@ -277,7 +277,7 @@ test('a bad command line exits 64 and names what is wrong', async () => {
      'sluice: unknown command "sinks frob" (commands: list, pause, resume)'],
     [['sinks', 'pause', '-c', 'sluice.yaml'], 'name is required'],
     [['messages', 'list', '--state', 'stuck', '-c', 'sluice.yaml'],
-     '--state: stuck not in {all,pending,in_flight,backing_off,failed,delivered,waiting,failing}'],
+     '--state: stuck not in {all,pending,in_flight,backing_off,failed,failing,delivered,waiting}'],
     [['run', '--nope'], 'The following argument was not expected: --nope'],
     [['check', '-c'], '--config: 1 required TEXT missing'],
     [['--log-level', 'loud', 'version'], '--log-level: loud not in {debug,info,warn,error}'],
@@ -308,11 +308,18 @@ test('sluice messages list on an empty data_dir prints an empty list and exits 0
   const {file} = messagesConfig('empty');
   const table = await runSluice(['messages', 'list', '--config', file]);
   assertExit(table, 0);
-  assert.equal(table.stdout, 'no messages in the local store\n');
+  assert.equal(table.stdout, 'no messages of sink kinesis-sink in the local store\n');
   assert.equal(table.stderr, notRunning());
+  // --json prints the API's document, whether or not sluice runs.
   const json = await runSluice(['messages', 'list', '--config', file, '--json']);
   assertExit(json, 0);
-  assert.deepEqual(JSON.parse(json.stdout), {messages: [], next_after: 0, more: false});
+  assert.equal(json.stdout, '{"messages":[],"next_cursor":null}\n');
+  // Pages go by cursor offline too; --after is its alias.
+  for (const [option, state] of [['--cursor', 'failing'], ['--after', 'waiting']]) {
+    const paged = await runSluice(['messages', 'list', '--state', state, option, '5', '-c', file, '--json']);
+    assertExit(paged, 0);
+    assert.equal(paged.stdout, '{"messages":[],"next_cursor":null}\n', `${option} 5 --state ${state}`);
+  }
   const show = await runSluice(['messages', 'show', '7', '--sink', 'kinesis-sink', '--config', file]);
   assertExit(show, kExitFailure);
   assert.equal(show.stderr, notRunning() + 'sluice: no message 7 in sink kinesis-sink\n');
@@ -328,14 +335,15 @@ test('sluice messages list on an empty data_dir prints an empty list and exits 0
   const sink = await runSluice(['messages', 'list', '--sink', 'nope', '-c', file]);
   assertExit(sink, kExitUsage);
   assert.match(sink.stderr, /no sink named "nope"/);
-  // The states and the cursor of a running sluice are refused offline.
+  // The states only a running sluice has are refused offline.
   const delivered = await runSluice(['messages', 'list', '--state', 'delivered', '-c', file]);
   assertExit(delivered, kExitFailure);
   assert.equal(delivered.stderr, notRunning() + 'sluice: --state delivered needs a running ' +
                'sluice: a stopped one holds only pending and failed messages, in its local store\n');
-  const cursor = await runSluice(['messages', 'list', '--cursor', '5', '-c', file]);
+  const cursor = await runSluice(['messages', 'list', '--cursor', 'abc', '-c', file]);
   assertExit(cursor, kExitUsage);
-  assert.match(cursor.stderr, /--cursor pages the list of a running sluice; page the local store with --after ID\n$/);
+  assert.equal(cursor.stderr, notRunning() + 'sluice: --cursor must be the next_cursor of an ' +
+               'earlier page (a message id), got "abc"\n');
   // sluice sinks needs a running sluice.
   const sinks = await runSluice(['sinks', 'list', '-c', file]);
   assertExit(sinks, kExitFailure);

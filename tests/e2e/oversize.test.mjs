@@ -47,10 +47,12 @@ async function messagesCommand(p, args) {
   return JSON.parse(output.trimEnd().split("\n").at(-1));  // stdout's one line, after the fallback notice
 }
 
-// The store's messages of the sink, by id (= commit order).
-async function storedMessages(p) {
-  const page = await messagesCommand(p, ['list', '--sink', kSink, '--limit', '1000']);
-  assert.equal(page.more, false);
+// The store's messages of the sink, by id (= commit order), listed as the API
+// lists them (docs/api.md): {"messages": [...], "next_cursor": null on the last page}.
+async function storedMessages(p, state = 'all') {
+  const page = await messagesCommand(p, ['list', '--sink', kSink, '--limit', '1000', '--state', state]);
+  assert.deepEqual(Object.keys(page).sort(), ['messages', 'next_cursor']);
+  assert.equal(page.next_cursor, null);
   return page.messages;
 }
 
@@ -62,8 +64,10 @@ function assertOversizeGroup(stored, key, laterCount) {
                    JSON.stringify(stored));
   const [head, ...later] = stored;
   assert.equal(head.action, 'insert');
-  assert.equal(head.state, 'failing');
+  assert.equal(head.state, 'failed');
   assert.ok(head.deliver_count >= 1, `the head was attempted: ${JSON.stringify(head)}`);
+  assert.ok(Date.parse(head.next_attempt_at) > Date.parse('2020-01-01T00:00:00Z'),
+            `a failed message has its next attempt: ${JSON.stringify(head)}`);
   const m = new RegExp("^oversize: record is (\\d+) bytes \\(data (\\d+) \\+ partition key (\\d+)\\), " +
                        "over the stream's maximum record size of (\\d+) bytes").exec(head.last_error);
   assert.ok(m, `the last error names the size and the limit: ${head.last_error}`);
@@ -73,7 +77,8 @@ function assertOversizeGroup(stored, key, laterCount) {
   assert.equal(total, data + keyBytes);
   assert.ok(data > kBig.length && total > limit, `the record size ${total} is the message's`);
   for (const w of later) {
-    assert.equal(w.state, 'waiting', `a later change waits behind the head: ${JSON.stringify(w)}`);
+    assert.equal(w.state, 'pending', `a later change waits behind the head: ${JSON.stringify(w)}`);
+    assert.equal(w.next_attempt_at, null);
     assert.ok(w.id > head.id);
   }
   return head;
@@ -135,8 +140,10 @@ test('an oversize record goes to the store; discard lets its key move on; ' +
   assert.deepEqual(await p.stop(), {code: 0, signal: null}, 'sluice exits 0 on SIGTERM');
 
   const first = assertOversizeGroup(await storedMessages(p), '1', 3);
+  assert.deepEqual((await storedMessages(p, 'failing')).map((m) => m.id), [first.id],
+                   '--state failing lists the attempted message only');
   assert.deepEqual(await messagesCommand(p, ['discard', String(first.id), '--sink', kSink]),
-                   {sink: kSink, id: first.id, discarded: 1});
+                   {affected: 1, skipped: 0});
   assert.deepEqual((await storedMessages(p)).map((m) => m.id).includes(first.id), false);
 
   await p.start();
@@ -162,10 +169,22 @@ test('an oversize record goes to the store; discard lets its key move on; ' +
   const yaml = fs.readFileSync(p.configPath, 'utf8');
   assert.ok(yaml.includes('\napi:') && yaml.endsWith('\n'));
   fs.writeFileSync(p.configPath, yaml.replace('\napi:', `\n${kNoBigYaml}\napi:`) + '    transform: no-big\n');
+  // show computes the payload with the sink's functions, as the API does.
+  const shown = await messagesCommand(p, ['show', String(second.id), '--sink', kSink]);
+  assert.deepEqual(Object.keys(shown).sort(), ['change', 'message', 'payload']);
+  assert.equal(shown.message.id, second.id);
+  assert.equal(shown.change.record.big, kBig, 'the change is the message before the functions');
+  assert.deepEqual(Object.keys(shown.payload.data.record).sort(), ['id', 'v'],
+                   `the payload is after the transform: ${JSON.stringify(shown.payload.data)}`);
+  assert.equal(shown.payload.filtered, false);
+  assert.equal(shown.payload.error, null);
+  const before = Date.now();
   assert.deepEqual(await messagesCommand(p, ['redeliver', String(second.id), '--sink', kSink]),
-                   {sink: kSink, id: second.id, redelivered: 1});
+                   {affected: 1, skipped: 0});
   const due = (await storedMessages(p)).find((m) => m.id === second.id);
-  assert.equal(due.due, true, 'a redelivered message is due at once');
+  const dueAt = Date.parse(due.next_attempt_at);
+  assert.ok(dueAt >= before - 1000 && dueAt <= Date.now(),
+            `a redelivered message is due now (not at 1970): ${due.next_attempt_at}`);
 
   await p.start();
   const all = await p.readMessages({until: (rs) => rs.filter((r) => r.partitionKey === '10').length >= 3});

@@ -1,7 +1,8 @@
-// sluice's web console: sign-in, the sinks overview, a sink's Messages tab and
-// one message, over the HTTP API (docs/api.md). Hash routes:
+// sluice's web console: sign-in, the sinks overview, a sink's Messages and
+// Backfills tabs and one message, over the HTTP API (docs/api.md). Hash routes:
 //   #/                                  sinks overview
 //   #/sinks/<name>[?state=<state>]      a sink's messages, optionally one state
+//   #/sinks/<name>/backfills            a sink's backfills (docs/backfill.md)
 //   #/sinks/<name>/messages/<id>        one message
 // The current view refreshes every 2 s; a refresh updates the DOM in place
 // (no re-render), so nothing jumps, hover and selection survive.
@@ -40,6 +41,7 @@ const links = {
   overview: () => '#/',
   sink: (name, state = '') => `#/sinks/${enc(name)}${state ? `?state=${enc(state)}` : ''}`,
   message: (name, id) => `#/sinks/${enc(name)}/messages/${enc(id)}`,
+  backfills: (name) => `#/sinks/${enc(name)}/backfills`,
 };
 
 function parseRoute() {
@@ -54,8 +56,10 @@ function parseRoute() {
   if (parts[0] !== 'sinks') return {view: 'unknown'};
   if (parts.length === 2) {
     const state = new URLSearchParams(query).get('state') ?? '';
-    return {view: 'sink', sink: parts[1], state: kFilters.some((f) => f.state === state) ? state : ''};
+    return {view: 'sink', sink: parts[1], tab: 'messages',
+            state: kFilters.some((f) => f.state === state) ? state : ''};
   }
+  if (parts.length === 3 && parts[2] === 'backfills') return {view: 'sink', sink: parts[1], tab: 'backfills'};
   if (parts.length === 4 && parts[2] === 'messages' && /^\d+$/.test(parts[3])) {
     return {view: 'message', sink: parts[1], id: parts[3]};
   }
@@ -141,7 +145,7 @@ class SinkPanel {
                   h('div', {class: 'panel-actions'}, this.toggle)),
                 h('div', {class: 'meta'}, this.stream, h('span', {class: 'sep'}, '·'), this.database,
                   h('span', {class: 'sep'}, '·'), this.lastDelivered),
-                this.reason, statList);
+                this.reason, this.backfillLine(name), statList);
     if (showBacklog) {
       this.bar = h('div', {class: 'backlog-bar', 'aria-hidden': 'true'});
       this.legend = h('div', {class: 'backlog-legend', testid: 'sink-backlog'});
@@ -158,6 +162,39 @@ class SinkPanel {
       this.legend.append(this.stored);
       this.el.append(h('div', {class: 'backlog'}, this.bar, this.legend));
     }
+  }
+
+  // "Backfilling public.orders [bar] 48%": the newest running backfill, a link
+  // to the Backfills tab; hidden while none runs.
+  backfillLine(name) {
+    this.backfill = {
+      label: h('span', {class: 'backfill-line-label', testid: 'sink-backfill-label'}),
+      bar: new ProgressBar({small: true}),
+      amount: h('span', {class: 'backfill-line-amount', testid: 'sink-backfill-amount'}),
+      more: h('span', {class: 'backfill-line-more'}),
+    };
+    const b = this.backfill;
+    b.el = h('a', {class: 'backfill-line', href: links.backfills(name), testid: 'sink-backfill', hidden: true},
+             h('span', {class: 'backfill-line-icon', 'aria-hidden': 'true'}, '↻'), b.label, b.bar.el, b.amount, b.more);
+    return b.el;
+  }
+
+  // `backfills`: the API's list (newest first), or null when it could not be read.
+  updateBackfills(backfills) {
+    if (!backfills) return;
+    const running = backfills.filter((b) => b.state === 'running');
+    const b = this.backfill;
+    b.el.hidden = running.length === 0;
+    if (running.length === 0) return;
+    const first = running[0];
+    const share = backfillShare(first);
+    setText(b.label, `Backfilling ${first.table}${first.waiting ? ' (waiting)' : ''}`);
+    b.bar.update(share, first);
+    setText(b.amount, share === null ? plural(first.rows_done, 'row') : formatShare(share));
+    setText(b.more, running.length > 1 ? `+${running.length - 1} more` : '');
+    setAttr(b.el, 'title', `${plural(first.rows_done, 'row')} done` +
+                           (first.rows_estimate ? ` of about ${formatCount(first.rows_estimate)}` : '') +
+                           (hasEta(first) ? ` · ETA ${formatDuration(first.eta_seconds * 1000)}` : ''));
   }
 
   update(sink, now) {
@@ -277,9 +314,12 @@ class OverviewView {
 
   async refresh() {
     const {sinks} = await api(paths.sinks());
+    // The running backfill line of each card; a sink whose list fails keeps its last.
+    const backfills = await Promise.all(sinks.map((sink) => api(paths.backfills(sink.name))
+      .then((answer) => answer.backfills, () => null)));
     const now = Date.now();
     const seen = new Set();
-    for (const sink of sinks) {
+    for (const [i, sink] of sinks.entries()) {
       seen.add(sink.name);
       let entry = this.panels.get(sink.name);
       if (!entry) {
@@ -289,6 +329,7 @@ class OverviewView {
         this.panels.set(sink.name, entry);
       }
       entry.panel.update(sink, now);
+      entry.panel.updateBackfills(backfills[i]);
       this.grid.append(entry.card);  // moves it into config order
     }
     for (const [name, entry] of this.panels) {
@@ -305,13 +346,14 @@ class OverviewView {
 }
 
 // ---------------------------------------------------------------------------
-// A sink's page: header and Messages tab
+// A sink's page: header, Messages and Backfills tabs
 
 class SinkView {
-  constructor(app, name, state) {
+  constructor(app, name, {tab, state}) {
     this.app = app;
     this.name = name;
-    this.state = state;
+    this.tab = tab;
+    this.state = state ?? '';
     this.pages = 1;
     this.nextCursor = null;
     this.rows = new Map();  // id -> {tr, cells}
@@ -356,21 +398,47 @@ class SinkView {
     this.shown = h('span', {class: 'muted', testid: 'messages-shown'});
     this.loadMore = h('button', {type: 'button', class: 'btn btn-small', testid: 'load-more', hidden: true,
                                  onclick: () => this.more()}, 'Load more');
+    this.messagesPane = h('div', {role: 'tabpanel', testid: 'messages-tab'},
+                          h('div', {class: 'toolbar'}, chipBar,
+                            h('div', {class: 'bulk'}, this.bulk.redeliver, this.bulk.discardFailing,
+                              this.bulk.discardAll)),
+                          h('div', {class: 'card table-card'},
+                            h('div', {class: 'table-scroll'}, this.table), this.loading, this.empty,
+                            this.foot = h('div', {class: 'table-foot', hidden: true}, this.shown, this.loadMore)));
+    this.backfills = new BackfillsTab(app, name);
+    this.runningCount = h('span', {class: 'tab-count', testid: 'tab-backfills-running'});
+    this.tabs = {
+      messages: h('a', {class: 'tab', role: 'tab', href: links.sink(name), testid: 'tab-messages'}, 'Messages'),
+      backfills: h('a', {class: 'tab', role: 'tab', href: links.backfills(name), testid: 'tab-backfills'},
+                   'Backfills', this.runningCount),
+    };
     this.content = h('div', null,
                      h('div', {class: 'card header-card'}, this.panel.el),
-                     h('div', {class: 'tabs', role: 'tablist'},
-                       h('a', {class: 'tab', role: 'tab', 'aria-selected': 'true', href: links.sink(name),
-                               testid: 'tab-messages'}, 'Messages')),
-                     h('div', {class: 'toolbar'}, chipBar,
-                       h('div', {class: 'bulk'}, this.bulk.redeliver, this.bulk.discardFailing, this.bulk.discardAll)),
-                     h('div', {class: 'card table-card'},
-                       h('div', {class: 'table-scroll'}, this.table), this.loading, this.empty,
-                       this.foot = h('div', {class: 'table-foot', hidden: true}, this.shown, this.loadMore)));
+                     h('div', {class: 'tabs', role: 'tablist'}, this.tabs.messages, this.tabs.backfills),
+                     this.messagesPane, this.backfills.el);
     this.el = h('section', {class: 'page', testid: 'sink-page', dataset: {sink: name}}, this.content);
     this.applyState();
+    this.applyTab();
   }
 
-  // A new filter keeps the page (no flash of the header): only the list reloads.
+  // Another tab or filter of this sink keeps the page (no flash of the
+  // header). Answers whether anything changed.
+  setRoute({tab, state}) {
+    const tabChanged = tab !== this.tab;
+    if (tabChanged) {
+      this.tab = tab;
+      this.applyTab();
+    }
+    return (tab === 'messages' && this.setState(state)) || tabChanged;
+  }
+
+  applyTab() {
+    for (const [tab, link] of Object.entries(this.tabs)) setAttr(link, 'aria-selected', String(tab === this.tab));
+    this.messagesPane.hidden = this.tab !== 'messages';
+    this.backfills.el.hidden = this.tab !== 'backfills';
+  }
+
+  // A new filter reloads only the list.
   setState(state) {
     if (state === this.state) return false;
     this.state = state;
@@ -389,27 +457,46 @@ class SinkView {
       chip.classList.toggle('active', state === this.state);
       setAttr(chip, 'aria-current', state === this.state ? 'true' : null);
     }
+    setAttr(this.tabs.messages, 'href', links.sink(this.name, this.state));
     setText(this.nextHeader, this.state === 'delivered' ? 'Delivered' : 'Next attempt');
     setText(this.empty.lastChild, kFilters.find((f) => f.state === this.state).empty);
   }
 
+  // The sink and the open tab's list. The Messages tab reads the backfills
+  // too (the header's line, the tab's count), but does not fail without them.
   async refresh() {
-    const state = this.state;
+    const {tab, state} = this;
     const limit = Math.min(kMaxLimit, kPageSize * this.pages);
-    let sink;
-    let page;
-    try {
-      [sink, page] = await Promise.all([api(paths.sink(this.name)),
-                                        api(paths.messages(this.name, {state, limit}))]);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return this.gone(err.message);
-      throw err;
+    const backfills = api(paths.backfills(this.name)).then((answer) => answer.backfills);
+    const list = tab === 'backfills' ? backfills : api(paths.messages(this.name, {state, limit}));
+    if (tab !== 'backfills') backfills.catch(() => {});
+    const [sink, page] = await Promise.allSettled([api(paths.sink(this.name)), list]);
+    if (sink.status === 'rejected') {
+      if (sink.reason instanceof ApiError && sink.reason.status === 404) return this.gone(sink.reason.message);
+      throw sink.reason;
     }
-    if (state !== this.state) return;  // the filter changed meanwhile
+    if (page.status === 'rejected') throw page.reason;
+    if (tab !== this.tab || state !== this.state) return;  // the tab or filter changed meanwhile
     const now = Date.now();
-    this.panel.update(sink, now);
-    this.updateToolbar(sink);
-    this.showMessages(page.messages, page.next_cursor, now);
+    this.panel.update(sink.value, now);
+    if (tab === 'backfills') {
+      this.showBackfills(page.value, now);
+      this.backfills.suggestFrom(this.name);
+      return;
+    }
+    this.updateToolbar(sink.value);
+    this.showMessages(page.value.messages, page.value.next_cursor, now);
+    this.backfills.addTables(page.value.messages.map((m) => m.table));
+    const running = await backfills.catch(() => null);
+    if (running && tab === this.tab) this.showBackfills(running, now, {list: false});
+  }
+
+  showBackfills(backfills, now, {list = true} = {}) {
+    this.panel.updateBackfills(backfills);
+    const running = backfills.filter((b) => b.state === 'running').length;
+    setText(this.runningCount, running ? formatCount(running) : '');
+    setAttr(this.runningCount, 'title', running ? `${plural(running, 'backfill')} running` : null);
+    if (list) this.backfills.show(backfills, now);
   }
 
   gone(message) {
@@ -568,6 +655,304 @@ class SinkView {
     } catch (err) {
       this.app.actionFailed(err);
       button.disabled = false;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// A sink's Backfills tab (docs/backfill.md)
+
+// A backfill's share done, 0..1, or null while unknown (no row estimate). The
+// estimate (pg_class.reltuples) is approximate: the share stops at 1, and a
+// backfill that is done is whole.
+function backfillShare(b) {
+  if (b.state === 'done') return 1;
+  if (!b.rows_estimate) return null;
+  return Math.min(1, b.rows_done / b.rows_estimate);
+}
+
+const formatShare = (share) => `${Math.floor(share * 100)}%`;
+const hasEta = (b) => typeof b.eta_seconds === 'number';
+
+// A bar coloured by the backfill's state; one without a share moves while it
+// runs (indeterminate).
+class ProgressBar {
+  constructor({testid, small = false}) {
+    this.base = small ? 'progress progress-small' : 'progress';
+    this.fill = h('span', {class: 'progress-fill'});
+    this.el = h('div', {class: this.base, role: 'progressbar', testid, 'aria-valuemin': '0', 'aria-valuemax': '100'},
+                this.fill);
+  }
+
+  update(share, backfill) {
+    const running = backfill.state === 'running';
+    const indeterminate = share === null && running;
+    setClass(this.el, `${this.base} bf-${backfill.state}${indeterminate ? ' is-indeterminate' : ''}` +
+                      `${running && backfill.waiting ? ' is-waiting' : ''}`);
+    // The width through the CSSOM: allowed by the CSP (no inline style attribute).
+    const width = share === null ? '' : `${(share * 100).toFixed(2)}%`;
+    if (this.fill.style.width !== width) this.fill.style.width = width;
+    setAttr(this.el, 'aria-valuenow', share === null ? null : Math.floor(share * 100));
+    setAttr(this.el, 'aria-valuetext', share === null ? `${plural(backfill.rows_done, 'row')}, total unknown` : null);
+  }
+}
+
+function backfillBadge() {
+  return h('span', {class: 'badge', testid: 'backfill-state'});
+}
+
+function updateBackfillBadge(el, state) {
+  setClass(el, `badge bf-${state}`);
+  setText(el, state);
+  setAttr(el, 'data-state', state);
+}
+
+const kBackfillStats = [
+  {key: 'rows', label: 'Rows'},
+  {key: 'rate', label: 'Rows/s'},
+  {key: 'eta', label: 'ETA'},
+  {key: 'page', label: 'Page size'},
+  {key: 'started', label: 'Started'},
+  {key: 'finished', label: 'Finished'},
+];
+
+// One backfill of the list, updated in place.
+class BackfillItem {
+  constructor(tab, b) {
+    this.backfill = b;
+    this.badge = backfillBadge();
+    this.origin = h('span', {class: 'tag', testid: 'backfill-origin'});
+    this.waiting = h('span', {class: 'tag tag-warn', testid: 'backfill-waiting', hidden: true,
+                              title: 'No page is read while the sink holds more than 5,000 messages in memory or ' +
+                                     'memory is above half of max_memory_mb, so live changes keep flowing.'},
+                     'waiting for the sink’s backlog');
+    this.cancel = h('button', {type: 'button', class: 'btn btn-small btn-danger-quiet', testid: 'backfill-cancel',
+                               onclick: () => tab.cancel(this)}, 'Cancel…');
+    this.order = h('span', {testid: 'backfill-order'});
+    this.bar = new ProgressBar({testid: 'backfill-progress'});
+    this.percent = h('span', {class: 'backfill-percent', testid: 'backfill-percent'});
+    this.stats = {};
+    const statList = h('dl', {class: 'backfill-stats'});
+    for (const {key, label} of kBackfillStats) {
+      this.stats[key] = h('dd', {testid: `backfill-${key}`});
+      statList.append(h('div', {class: 'stat'}, h('dt', null, label), this.stats[key]));
+    }
+    this.rowsDone = h('span', {testid: 'backfill-rows-done'});
+    this.rowsOf = h('span', {class: 'backfill-rows-of'});
+    this.stats.rows.append(this.rowsDone, this.rowsOf);
+    this.error = h('pre', {class: 'last-error', testid: 'backfill-error', hidden: true});
+    this.el = h('article', {class: 'backfill', testid: 'backfill-row', dataset: {id: String(b.id)}},
+                h('div', {class: 'panel-head'},
+                  h('div', {class: 'panel-title'},
+                    h('h3', {class: 'backfill-title'}, h('span', {class: 'backfill-id'}, `#${b.id}`),
+                      h('span', {class: 'mono', testid: 'backfill-table', title: b.table}, b.table)),
+                    this.badge, this.waiting),
+                  h('div', {class: 'panel-actions'}, this.cancel)),
+                h('div', {class: 'meta'}, this.order, h('span', {class: 'sep'}, '·'), this.origin),
+                h('div', {class: 'backfill-bar'}, this.bar.el, this.percent),
+                statList, this.error);
+  }
+
+  update(b, now) {
+    this.backfill = b;
+    const running = b.state === 'running';
+    setAttr(this.el, 'data-state', b.state);
+    setAttr(this.el, 'data-rows-done', b.rows_done);
+    updateBackfillBadge(this.badge, b.state);
+    this.waiting.hidden = !(running && b.waiting);
+    this.cancel.hidden = !running;
+    setText(this.order, b.sort_column
+      ? `by ${b.sort_column}${typeof b.start_position === 'string' ? ` from ${b.start_position}` : ''}`
+      : 'by primary key');
+    setText(this.origin, b.origin === 'config' ? 'initial_backfill (config)' : 'started on demand');
+    const share = backfillShare(b);
+    this.bar.update(share, b);
+    setText(this.percent, share === null ? '' : formatShare(share));
+    setAttr(this.percent, 'title', share === null ? null : 'Of the estimated row count (approximate)');
+    setText(this.rowsDone, formatCount(b.rows_done));
+    setText(this.rowsOf, b.state === 'done' ? '' : b.rows_estimate ? ` of ~${formatCount(b.rows_estimate)}` : ' of ?');
+    setAttr(this.stats.rows, 'title', b.rows_estimate ? `The table held about ${formatCount(b.rows_estimate)} rows ` +
+                                                        'when the backfill started' : 'No row estimate');
+    const took = b.started_at && b.finished_at ? Date.parse(b.finished_at) - Date.parse(b.started_at) : null;
+    if (running) {
+      setText(this.stats.rate, b.rows_per_second ? formatRate(b.rows_per_second) : '—');
+      setAttr(this.stats.rate, 'title', b.rows_per_second ? 'Over the last pages' : 'Measured once pages complete');
+    } else {
+      // A finished backfill: its average.
+      setText(this.stats.rate, took > 0 ? formatRate(b.rows_done / (took / 1000)) : '—');
+      setAttr(this.stats.rate, 'title', took > 0 ? 'Average over the run' : null);
+    }
+    setText(this.stats.eta, running && hasEta(b) ? formatDuration(b.eta_seconds * 1000)
+      : running && b.waiting ? 'waiting' : '—');
+    setText(this.stats.page, b.page_size ? plural(b.page_size, 'row') : '—');
+    setText(this.stats.started, b.started_at ? formatRelative(b.started_at, now) : 'not yet');
+    setAttr(this.stats.started, 'title', b.started_at ? formatTimestamp(b.started_at) : null);
+    setText(this.stats.finished, b.finished_at ? formatRelative(b.finished_at, now) : '—');
+    setAttr(this.stats.finished, 'title', b.finished_at
+      ? `${formatTimestamp(b.finished_at)}${took !== null ? ` · took ${formatDuration(took)}` : ''}` : null);
+    this.error.hidden = !(b.state === 'failed' && b.error);
+    setText(this.error, b.error || '');
+  }
+}
+
+class BackfillsTab {
+  constructor(app, sink) {
+    this.app = app;
+    this.sink = sink;
+    this.items = new Map();  // id -> BackfillItem
+    this.tables = new Set();  // the form's suggestions
+    this.suggested = false;
+
+    const input = (id, testid, placeholder) => h('input', {id, class: 'input mono', type: 'text', placeholder, testid,
+                                                           autocomplete: 'off', spellcheck: 'false'});
+    this.tableInput = input('backfill-table', 'backfill-table-input', 'schema.table');
+    this.tableInput.setAttribute('list', 'backfill-tables');
+    this.sortInput = input('backfill-sort', 'backfill-sort-column', 'primary key');
+    this.positionInput = input('backfill-position', 'backfill-start-position', 'the first row');
+    this.positionInput.disabled = true;
+    this.positionInput.title = 'Give a sort column first';
+    this.sortInput.addEventListener('input', () => {
+      const none = !this.sortInput.value.trim();
+      this.positionInput.disabled = none;
+      setAttr(this.positionInput, 'title', none ? 'Give a sort column first' : null);
+    });
+    this.suggestions = h('datalist', {id: 'backfill-tables'});
+    this.submit = h('button', {type: 'submit', class: 'btn btn-primary', testid: 'backfill-submit'}, 'Start backfill');
+    this.formError = h('p', {class: 'form-error', role: 'alert', testid: 'backfill-form-error', hidden: true});
+    const field = (input, label, hint) => h('div', {class: 'form-field'},
+                                            h('label', {for: input.id}, label,
+                                              hint ? h('span', {class: 'muted'}, ` ${hint}`) : null),
+                                            input);
+    this.form = h('form', {class: 'card form-card', testid: 'backfill-form', novalidate: true},
+                  h('div', {class: 'card-head'},
+                    h('div', null, h('h2', null, 'Start a backfill'),
+                      h('p', {class: 'muted'}, 'Sends the rows a table holds now as ', h('code', null, 'read'),
+                        ' messages, page by page between the live changes; a row is never sent after a newer ',
+                        'change of it.'))),
+                  h('div', {class: 'form-row'},
+                    field(this.tableInput, 'Table'),
+                    field(this.sortInput, 'Sort column', 'optional'),
+                    field(this.positionInput, 'Start position', 'optional'),
+                    h('div', {class: 'form-actions'}, this.submit)),
+                  this.formError, this.suggestions);
+    this.form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.start();
+    });
+
+    this.summary = h('span', {class: 'muted', testid: 'backfills-summary'});
+    this.list = h('div', {class: 'backfill-list', testid: 'backfill-list', hidden: true});
+    this.loading = h('div', {class: 'loading'}, 'Loading backfills…');
+    this.empty = h('div', {class: 'empty', testid: 'backfills-empty', hidden: true},
+                   h('span', {class: 'empty-mark empty-mark-quiet', 'aria-hidden': 'true'}, '↻'),
+                   'No backfills of this sink yet.',
+                   h('span', {class: 'fine-print'}, 'Start one above, or set ', h('code', null, 'initial_backfill'),
+                     ' in the sink’s config.'));
+    this.el = h('div', {role: 'tabpanel', testid: 'backfills-tab'},
+                this.form,
+                h('div', {class: 'section-head'}, h('h2', null, 'Backfills'), this.summary),
+                h('div', {class: 'card'}, this.list, this.loading, this.empty));
+  }
+
+  show(backfills, now) {
+    const keep = new Set();
+    let previous = null;
+    for (const b of backfills) {
+      keep.add(b.id);
+      let item = this.items.get(b.id);
+      if (!item) {
+        item = new BackfillItem(this, b);
+        this.items.set(b.id, item);
+      }
+      item.update(b, now);
+      const expected = previous ? previous.nextSibling : this.list.firstChild;
+      if (expected !== item.el) this.list.insertBefore(item.el, expected);
+      previous = item.el;
+    }
+    for (const [id, item] of this.items) {
+      if (!keep.has(id)) {
+        item.el.remove();
+        this.items.delete(id);
+      }
+    }
+    this.addTables(backfills.map((b) => b.table));
+    this.loading.hidden = true;
+    this.list.hidden = backfills.length === 0;
+    this.empty.hidden = backfills.length > 0;
+    const running = backfills.filter((b) => b.state === 'running').length;
+    setText(this.summary, backfills.length === 0 ? '' : `${formatCount(running)} running · ` +
+                          `${plural(backfills.length - running, 'finished', 'finished')}`);
+  }
+
+  addTables(tables) {
+    for (const table of tables) {
+      if (!table || this.tables.has(table)) continue;
+      this.tables.add(table);
+      this.suggestions.append(h('option', {value: table}));
+    }
+  }
+
+  // The tables of recently delivered messages, once, as suggestions.
+  suggestFrom(sink) {
+    if (this.suggested) return;
+    this.suggested = true;
+    api(paths.messages(sink, {state: 'delivered', limit: 200}))
+      .then((page) => this.addTables(page.messages.map((m) => m.table)), () => {});
+  }
+
+  showFormError(text) {
+    setText(this.formError, text);
+    this.formError.hidden = !text;
+  }
+
+  async start() {
+    const table = this.tableInput.value.trim();
+    const sortColumn = this.sortInput.value.trim();
+    const startPosition = this.positionInput.value;
+    if (!table) {
+      this.showFormError('Give the table to backfill, as schema.table.');
+      this.tableInput.focus();
+      return;
+    }
+    const body = {table};
+    if (sortColumn) body.sort_column = sortColumn;
+    if (sortColumn && startPosition.trim()) body.start_position = startPosition;
+    this.submit.disabled = true;
+    try {
+      const b = await api(paths.backfills(this.sink), {method: 'POST', body});
+      this.showFormError('');
+      this.form.reset();
+      this.positionInput.disabled = true;
+      toast(`Started backfill #${b.id} of ${b.table}`, 'success');
+      this.app.refreshNow();
+    } catch (err) {
+      if (this.app.unauthorized(err)) return;
+      this.showFormError(err.message);
+      if (!(err instanceof ApiError)) console.error(err);
+    } finally {
+      this.submit.disabled = false;
+    }
+  }
+
+  async cancel(item) {
+    const b = item.backfill;
+    const left = b.rows_estimate > b.rows_done ? ` (about ${formatCount(b.rows_estimate - b.rows_done)})` : '';
+    const sure = await confirmAction({
+      title: `Cancel the backfill of ${b.table}?`,
+      body: `Backfill #${b.id} reads no further page; the rows already read are still delivered. ` +
+            `The rows not read yet${left} are not sent, unless you start a new backfill.`,
+      confirmLabel: 'Cancel backfill', cancelLabel: 'Keep running'});
+    if (!sure) return;
+    item.cancel.disabled = true;
+    try {
+      const answer = await api(paths.cancelBackfill(this.sink, b.id), {method: 'POST'});
+      item.update(answer, Date.now());
+      toast(`Cancelled backfill #${b.id} of ${b.table}`, 'success');
+      this.app.refreshNow();
+    } catch (err) {
+      this.app.actionFailed(err);
+    } finally {
+      item.cancel.disabled = false;
     }
   }
 }
@@ -828,14 +1213,14 @@ class App {
   route() {
     if (!token.get()) return this.showSignIn();
     const route = parseRoute();
-    if (route.view === 'sink') this.filters.set(route.sink, route.state);
+    if (route.view === 'sink' && route.tab === 'messages') this.filters.set(route.sink, route.state);
     if (route.view === 'sink' && this.view instanceof SinkView && this.view.name === route.sink) {
-      if (this.view.setState(route.state)) this.refreshNow();
+      if (this.view.setRoute(route)) this.refreshNow();
       return;
     }
     let view;
     if (route.view === 'overview') view = new OverviewView(this);
-    else if (route.view === 'sink') view = new SinkView(this, route.sink, route.state);
+    else if (route.view === 'sink') view = new SinkView(this, route.sink, route);
     else if (route.view === 'message') view = new MessageView(this, route.sink, route.id);
     else {
       view = {crumbs: [{label: 'Sinks', href: links.overview()}], refresh: async () => {},

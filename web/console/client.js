@@ -78,4 +78,6 @@ export const paths = {
   message: (name, id) => `/api/sinks/${enc(name)}/messages/${enc(id)}`,
   messageAction: (name, id, action) => `/api/sinks/${enc(name)}/messages/${enc(id)}/${action}`,
   bulkAction: (name, action) => `/api/sinks/${enc(name)}/messages/${action}`,
+  backfills: (name) => `/api/sinks/${enc(name)}/backfills`,
+  cancelBackfill: (name, id) => `/api/sinks/${enc(name)}/backfills/${enc(id)}/cancel`,
 };

@@ -59,10 +59,11 @@ export function toast(message, kind = 'info') {
 
 // Asks before doing something that cannot be undone. Resolves true on confirm.
 // The dialog is modal, Escape cancels, and Cancel has the focus at first.
-export function confirmAction({title, body, confirmLabel, danger = true}) {
+export function confirmAction({title, body, confirmLabel, cancelLabel = 'Cancel', danger = true}) {
   const dialog = document.getElementById('confirm');
   setText(document.getElementById('confirm-title'), title);
   setText(document.getElementById('confirm-body'), body);
+  setText(document.getElementById('confirm-cancel'), cancelLabel);
   const ok = document.getElementById('confirm-ok');
   setText(ok, confirmLabel);
   ok.className = danger ? 'btn btn-danger' : 'btn btn-primary';
