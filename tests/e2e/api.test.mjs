@@ -273,6 +273,18 @@ test('a failing message is listed, shown, discarded, and its group moves on', ()
     assert.equal(detail.payload.stream_arn, p.streamArn);
     assert.equal(detail.payload.error, null);
 
+    // Redeliver: tried again at once (it fails again: still oversize).
+    const before = head.deliver_count;
+    await waitFor('a redeliver to be accepted (409 while an attempt is in flight)', async () => {
+      const r = await call('POST', `/api/sinks/${p.sinkName}/messages/${head.id}/redeliver`);
+      assert.ok(r.status === 200 || r.status === 409, `redeliver: ${r.status} ${r.text}`);
+      return r.status === 200;
+    });
+    await waitFor('the redelivered message to be attempted again', async () => {
+      const m = await ok('GET', `/api/sinks/${p.sinkName}/messages/${head.id}`);
+      return m.message.deliver_count > before;
+    });
+
     const discarded = await ok('POST', `/api/sinks/${p.sinkName}/messages/${head.id}/discard`);
     assert.deepEqual(discarded, {affected: 1, skipped: 0});
     const again = await call('POST', `/api/sinks/${p.sinkName}/messages/${head.id}/discard`);
