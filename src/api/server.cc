@@ -1,5 +1,6 @@
 #include "api/server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -94,8 +95,14 @@ std::string_view HostPart(std::string_view hostport) {
   return hostport.substr(0, hostport.rfind(':'));
 }
 
+// localhost, [::1] or a literal IPv4 address in 127.0.0.0/8 (not any name
+// that merely starts with "127.").
 bool IsLoopbackName(std::string_view host) {
-  return host == "localhost" || host == "[::1]" || host.starts_with("127.");
+  if (host == "localhost" || host == "[::1]") return true;
+  if (host.size() > 15) return false;
+  const std::string text(host);
+  in_addr addr{};
+  return inet_pton(AF_INET, text.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
 }
 
 // RFC 9112: a request has a body only with Content-Length or

@@ -1,5 +1,6 @@
 #include "app/api_client.h"
 
+#include <arpa/inet.h>
 #include <rapidjson/error/en.h>
 
 #include <cctype>
@@ -79,9 +80,13 @@ Result<ApiAddress> ResolveApiAddress(const config::Settings& settings,
                      std::string(override_url) + "\"");
   }
   // The token goes with every request: never in clear over a network.
-  std::string_view host = rest.starts_with('[') ? rest.substr(0, rest.find(']') + 1)
-                                                : rest.substr(0, rest.rfind(':'));
-  const bool loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+  std::string_view host =
+      rest.starts_with('[') ? rest.substr(0, rest.find(']') + 1) : rest.substr(0, rest.rfind(':'));
+  in_addr v4{};
+  const std::string host_text(host);
+  const bool loopback =
+      host == "localhost" || host == "[::1]" ||
+      (inet_pton(AF_INET, host_text.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
   if (scheme == "http" && !loopback) {
     return Error(ErrorCode::kInvalidArgument,
                  "--api " + std::string(override_url) +

@@ -293,6 +293,30 @@ class ApiServer : public ::testing::Test {
 
 // --- /api/sinks -------------------------------------------------------------
 
+TEST_F(ApiServer, RequestsAddressedToANonLoopbackNameAreForbidden) {
+  // DNS rebinding: a page on attacker.example, resolved to 127.0.0.1, must
+  // not read /metrics or the console, nor reach /api.
+  for (const char* host :
+       {"attacker.example", "127.evil.example", "127.0.0.1.evil.example", "10.0.0.1", "[::2]"}) {
+    const std::string with_port = std::string(host) + ":" + std::to_string(server_->port());
+    for (const char* path : {"/metrics", "/", "/api/sinks"}) {
+      httplib::Headers headers = Auth();
+      headers.emplace("Host", with_port);
+      auto res = client_->Get(path, headers);
+      const std::string message = ExpectError(res, 403, "forbidden");
+      EXPECT_NE(message.find("is not a loopback name"), std::string::npos) << host << " " << path;
+    }
+  }
+  EXPECT_TRUE(control_.Calls().empty()) << "nothing reached the Control";
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "[::1]"}) {
+    httplib::Headers headers;
+    headers.emplace("Host", std::string(host) + ":" + std::to_string(server_->port()));
+    auto res = client_->Get("/health", headers);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << host;
+  }
+}
+
 TEST_F(ApiServer, ListsEverySinkWithItsFields) {
   auto res = Get("/api/sinks");
   ASSERT_TRUE(res);

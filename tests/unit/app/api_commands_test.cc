@@ -219,7 +219,8 @@ TEST(ApiAddress, MalformedApiOptionIsAUsageError) {
 
 TEST(ApiAddress, PlainHttpToAnotherHostIsRefusedSoTheTokenStaysLocal) {
   const config::Settings s = OneSink();
-  for (const char* remote : {"http://10.1.2.3:7376", "http://sluice.example.com:7376"}) {
+  for (const char* remote :
+       {"http://10.1.2.3:7376", "http://sluice.example.com:7376", "http://127.evil.example:7376"}) {
     auto a = ResolveApiAddress(s, remote);
     ASSERT_FALSE(a.ok()) << remote;
     EXPECT_EQ(a.error().code(), ErrorCode::kInvalidArgument);

@@ -763,6 +763,16 @@ TEST(ConfigLoader, ApiListenMustBeHostAndPort) {
   EXPECT_EQ(result->api.listen, "[::1]:9000");
 }
 
+TEST(ConfigLoader, ApiTokenMustBePrintableWithoutSpacesAndIsNeverQuoted) {
+  const std::string error =
+      ErrorOf("api: {listen: 127.0.0.1:7376, token: \"s3cret with space\"}\n" + WithSinkKeys(""));
+  EXPECT_THAT(error, HasSubstr("sluice.yaml:1: api.token: must be printable ASCII without spaces"));
+  EXPECT_EQ(error.find("s3cret"), std::string::npos) << "the token is a secret";
+  auto ok = Load("api: {listen: 127.0.0.1:7376, token: \"abc-DEF_123.~+/=\"}\n" + WithSinkKeys(""));
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+  EXPECT_EQ(ok->api.token.Reveal(), "abc-DEF_123.~+/=");
+}
+
 // --- ${VAR} substitution ---
 
 TEST(ConfigLoader, SubstitutesVariablesWithDefaultsInAnyScalar) {

@@ -853,5 +853,73 @@ TEST_F(SinkRunnerOpsTest, DeliveredPerSecondCountsTheLastTenWholeSeconds) {
   EXPECT_EQ(runner_->DeliveredPerSecond(), 0.0);  // out of the window
 }
 
+TEST_F(SinkRunnerOpsTest, BulkDiscardKeepsTheStoreRowOfALoadedMessageInFlight) {
+  StoreEarlier("s", 50, idx_++);  // id 1
+  acks_.AdvanceRead(Lsn(lsn_));
+  MakeRunner();
+  gate_.Close();
+  ASSERT_TRUE(runner_->Start().ok());
+  ASSERT_TRUE(gate_.WaitHeld(1));
+  ASSERT_EQ(ListIds(HeldState::kInFlight), (std::vector<uint64_t>{1}));
+  auto dropped = runner_->Discard(Selection::kAll, 0);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(dropped->affected, 0u);
+  EXPECT_EQ(dropped->skipped, 1u);
+  EXPECT_EQ(StoredCount(), 1u) << "in flight: its row stays until its outcome";
+  EXPECT_EQ(runner_->Stats().discarded, 0u);
+  gate_.Open();
+  ASSERT_TRUE(Drained());
+  EXPECT_TRUE(runner_->GetDelivered(1).has_value());
+  EXPECT_EQ(StoredCount(), 0u);
+}
+
+TEST_F(SinkRunnerOpsTest, DiscardFailedKeepsTheStoreRowOfALoadedFailingMessageInFlight) {
+  options_.batch_size = 1;
+  {
+    StoredMessage row = AsStored(Make("s", idx_++, Txn(50)));  // id 1
+    row.deliver_count = 2;
+    row.last_error = "InternalFailure: scripted failure";
+    ASSERT_TRUE(store_->Put(std::vector<StoredMessage>{row}).ok());
+  }
+  acks_.AdvanceRead(Lsn(lsn_));
+  MakeRunner();
+  gate_.Close();
+  ASSERT_TRUE(runner_->Start().ok());
+  ASSERT_TRUE(gate_.WaitHeld(1));
+  ASSERT_EQ(ListIds(HeldState::kInFlight), (std::vector<uint64_t>{1}));
+  auto dropped = runner_->Discard(Selection::kFailed, 0);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(dropped->affected, 0u);
+  EXPECT_EQ(dropped->skipped, 1u);
+  EXPECT_EQ(StoredCount(), 1u);
+}
+
+TEST_F(SinkRunnerOpsTest, ARedeliveredStoredMessageIsDueNowNotAtTheEpoch) {
+  {
+    StoredMessage row = AsStored(Make("s", idx_++, Txn(50)));  // id 1
+    row.deliver_count = 2;
+    row.last_error = "x";
+    row.not_before = WallTime{};
+    ASSERT_TRUE(store_->Put(std::vector<StoredMessage>{row}).ok());
+  }
+  MakeRunner();  // not started: nothing is loaded
+  HeldPage page = List();
+  ASSERT_EQ(page.messages.size(), 1u);
+  ASSERT_TRUE(page.messages[0].next_attempt_at.has_value());
+  EXPECT_GE(*page.messages[0].next_attempt_at, clock_.WallNow());
+  EXPECT_GE(*Get(1).next_attempt_at, clock_.WallNow());
+}
+
+TEST_F(SinkRunnerOpsTest, FailingListsBackingOffAndFailed) {
+  const OneOfEach ids = HoldOneOfEachState();
+  auto page = runner_->ListHeld(std::nullopt, 0, 100, true);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(IdsOf(page->messages), (std::vector<uint64_t>{ids.failed, ids.backing_off}));
+  auto paged = runner_->ListHeld(HeldState::kPending, 0, 1, true);
+  ASSERT_TRUE(paged.ok());
+  EXPECT_EQ(IdsOf(paged->messages), (std::vector<uint64_t>{ids.failed}));
+  EXPECT_TRUE(paged->more);
+}
+
 }  // namespace
 }  // namespace sluice::delivery
