@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway Kinesis emulator on 127.0.0.1, for tests, the demo and benchmarks.
 #
-#   scripts/kinesis.sh start DIR PORT [kinesis-local|kinesalite]
+#   scripts/kinesis.sh start DIR PORT [kinesis-local|kinesalite|bench]
 #   scripts/kinesis.sh stop DIR
 #
 # kinesis-local (default) serves plain HTTP on PORT and HTTPS on PORT+1 (or
@@ -10,6 +10,13 @@
 # open to 127.0.0.1. Start waits until PORT answers; DIR gets kinesis.pid and
 # kinesis.log. Region us-east-1, account 000000000000 unless AWS_REGION /
 # AWS_ACCOUNT_ID say otherwise.
+#
+# bench is tools/bench_kinesis (build/tools/bench_kinesis/bench_kinesis, or
+# BENCH_KINESIS_BIN; build it with `ninja -C build bench_kinesis`): plain HTTP
+# on 127.0.0.1:PORT, BENCH_KINESIS_SHARDS shards (default 4), PutRecords
+# requests up to BENCH_KINESIS_MAX_REQUEST_MIB (default 5), every stream
+# exists, nothing is stored; it measures commit-to-arrival latency (GET /stats,
+# POST /reset). stop writes its final stats to DIR/stats.json.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +24,7 @@ readonly node_modules="$repo_root/tools/node/node_modules"
 readonly preload="$repo_root/tests/support/loopback_preload.js"
 
 die() { printf '[kinesis.sh] error: %s\n' "$*" >&2; exit 1; }
-usage() { die "usage: $0 start DIR PORT [kinesis-local|kinesalite] | stop DIR"; }
+usage() { die "usage: $0 start DIR PORT [kinesis-local|kinesalite|bench] | stop DIR"; }
 
 [[ $# -ge 2 ]] || usage
 cmd="$1"
@@ -26,14 +33,16 @@ dir="$2"
 pid_alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 
 # Guards against a stale pid file whose pid now belongs to something else.
-is_emulator() { pid_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'loopback_preload'; }
+is_emulator() {
+  pid_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qE 'loopback_preload|bench_kinesis'
+}
 
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start() {
   local port="${1:-}" flavour="${2:-kinesis-local}"
   [[ "$port" =~ ^[0-9]+$ ]] || usage
-  [[ "$flavour" == kinesis-local || "$flavour" == kinesalite ]] || usage
+  [[ "$flavour" == kinesis-local || "$flavour" == kinesalite || "$flavour" == bench ]] || usage
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
   local pid_file="$dir/kinesis.pid" log_file="$dir/kinesis.log"
@@ -65,6 +74,15 @@ start() {
       workdir="$node_modules/kinesalite"
       command=(node -r "$preload" cli.js --port "$port" --createStreamMs 50
                --deleteStreamMs 50 --updateStreamMs 50 --shardLimit 1000)
+      ;;
+    bench)
+      local bin="${BENCH_KINESIS_BIN:-$repo_root/build/tools/bench_kinesis/bench_kinesis}"
+      [[ -x "$bin" ]] || die "$bin missing: build it with ninja -C build bench_kinesis"
+      bin="$(realpath "$bin")"
+      workdir="$dir"
+      rm -f "$dir/stats.json"
+      command=("$bin" --listen "127.0.0.1:$port" --shards "${BENCH_KINESIS_SHARDS:-4}"
+               --max-request-mib "${BENCH_KINESIS_MAX_REQUEST_MIB:-10}" --stats-file "$dir/stats.json")
       ;;
     *) usage ;;
   esac
