@@ -27,6 +27,7 @@ fi
 # Tools the scripts use: curl, ss (iproute2), runuser (util-linux), ps (procps).
 # Browser tests (tests/e2e/console.test.mjs): Debian's chromium, driven by
 # playwright-core from tools/node (no browser download from npm).
+# Benchmarks: gnuplot-nox draws bench/run.sh's PNG plots (no X needed).
 readonly apt_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libpq-dev postgresql-15 postgresql-client-15
@@ -37,6 +38,7 @@ readonly apt_packages=(
   clang libclang-rt-14-dev clang-format
   awscli curl ca-certificates iproute2 procps util-linux
   chromium
+  gnuplot-nox
 )
 
 missing_apt_packages() {
