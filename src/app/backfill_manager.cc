@@ -121,7 +121,8 @@ struct BackfillManager::Job {
 
 BackfillManager::BackfillManager(const config::DatabaseSettings& db, std::vector<Sink> sinks,
                                  delivery::MessageStore& store, delivery::AckTracker& acks,
-                                 delivery::MemoryBudget& budget, const Clock& clock)
+                                 delivery::MemoryBudget& budget, const Clock& clock,
+                                 std::function<bool()> source_streaming)
     : db_(db),
       sinks_(std::move(sinks)),
       store_(store),
@@ -129,6 +130,7 @@ BackfillManager::BackfillManager(const config::DatabaseSettings& db, std::vector
       budget_(budget),
       clock_(clock),
       pages_(RunId()),
+      source_streaming_(std::move(source_streaming)),
       conn_(std::make_unique<Connection>()) {}
 
 BackfillManager::~BackfillManager() { Stop(); }
@@ -385,6 +387,12 @@ void BackfillManager::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
     }
+    if (source_streaming_ && !source_streaming_()) {
+      // Not yet (or not now): watermarks would not be seen by the router.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, milliseconds(100), [&] { return stopping_; });
+      continue;
+    }
     const bool need_db = !initial_recorded_ || [&] {
       std::lock_guard<std::mutex> lock(mu_);
       return !jobs_.empty();
@@ -481,14 +489,24 @@ bool BackfillManager::Step(Job& job) {
   if (job.reading_done) return busy;
   if (job.outstanding.size() >= kMaxOutstandingPages) return busy;
   if (clock_.Now() < job.retry_at) return busy;
-  // Backpressure: live changes come first.
-  const bool full =
+  // Backpressure: live changes come first, and a sink that cannot deliver
+  // (its backlog in memory and in the local store) gets no more reads.
+  bool full =
       job.sink->runner->Stats().pending > kMaxSinkBacklog || budget_.used() > budget_.limit() / 2;
+  if (!full) {
+    auto backlog = job.sink->runner->Backlog();
+    full = backlog.ok() &&
+           backlog->pending + backlog->backing_off + backlog->failed + backlog->in_flight >
+               kMaxSinkBacklog;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     job.waiting = full;
   }
-  if (full) return busy;
+  if (full) {
+    job.retry_at = clock_.Now() + milliseconds(200);  // look again soon, not at once
+    return busy;
+  }
   return ReadPage(job) || busy;
 }
 

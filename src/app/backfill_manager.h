@@ -8,13 +8,15 @@
 // rows done are written to the local store, so a restart resumes after the
 // last completed page. At most kMaxOutstandingPages pages per backfill are
 // read and not yet complete, and none is read while the sink holds more than
-// kMaxSinkBacklog messages in memory or memory is above half the budget.
+// kMaxSinkBacklog messages (in memory or in the local store) or memory is
+// above half the budget.
 //
 // Thread safety: List/Start/Cancel may be called from any thread (the API);
 // Run happens on the manager's thread.
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,10 +45,14 @@ class BackfillManager {
     delivery::SinkRunner* runner = nullptr;
   };
 
-  // Everything passed must outlive the manager.
+  // Everything passed must outlive the manager. `source_streaming` says
+  // whether the database's replication stream runs: no watermark is emitted
+  // before (the slot and publication may not exist yet, and the router must
+  // see both watermarks of a page).
   BackfillManager(const config::DatabaseSettings& db, std::vector<Sink> sinks,
                   delivery::MessageStore& store, delivery::AckTracker& acks,
-                  delivery::MemoryBudget& budget, const Clock& clock);
+                  delivery::MemoryBudget& budget, const Clock& clock,
+                  std::function<bool()> source_streaming);
   ~BackfillManager();
   BackfillManager(const BackfillManager&) = delete;
   BackfillManager& operator=(const BackfillManager&) = delete;
@@ -86,6 +92,7 @@ class BackfillManager {
   delivery::MemoryBudget& budget_;
   const Clock& clock_;
   BackfillPages pages_;
+  const std::function<bool()> source_streaming_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -116,9 +116,10 @@ Result<std::unique_ptr<Service>> Service::Create(const config::Settings& setting
     }
     std::vector<BackfillManager::Sink> backfill_sinks;
     for (const auto& r : routed) backfill_sinks.push_back({r.settings, r.runner});
-    db->backfills =
-        std::make_unique<BackfillManager>(db_settings, std::move(backfill_sinks), *service->store_,
-                                          db->acks, service->budget_, clock);
+    Database* raw_db = db.get();
+    db->backfills = std::make_unique<BackfillManager>(
+        db_settings, std::move(backfill_sinks), *service->store_, db->acks, service->budget_, clock,
+        [raw_db] { return raw_db->source && raw_db->source->streaming(); });
     db->router = std::make_unique<Router>(std::move(routed), db->acks, service->budget_,
                                           service->next_message_id_, &db->backfills->pages());
     // Status updates every second keep the slot (and the server's WAL) close
