@@ -328,7 +328,8 @@ void BackfillManager::Fail(Job& job, const std::string& error) {
   Persist(job);
 }
 
-void BackfillManager::RecordInitialBackfills() {
+bool BackfillManager::RecordInitialBackfills() {
+  bool complete = true;
   for (const Sink& sink : sinks_) {
     const config::SinkSettings& s = *sink.settings;
     if (!s.initial_backfill_all_tables && s.initial_backfill.empty()) continue;
@@ -338,6 +339,7 @@ void BackfillManager::RecordInitialBackfills() {
       if (!tables.ok()) {
         SLUICE_LOG_ERROR("sink {}: initial_backfill: listing the publication's tables: {}", s.name,
                          tables.error().message());
+        complete = false;  // tried again on the next pass
         continue;
       }
       for (const auto& t : *tables) {
@@ -347,6 +349,7 @@ void BackfillManager::RecordInitialBackfills() {
     auto existing = store_.Backfills(s.name);
     if (!existing.ok()) {
       SLUICE_LOG_ERROR("sink {}: initial_backfill: {}", s.name, existing.error().message());
+      complete = false;
       continue;
     }
     for (const auto& spec : specs) {
@@ -366,6 +369,7 @@ void BackfillManager::RecordInitialBackfills() {
       if (!id.ok()) {
         SLUICE_LOG_ERROR("sink {}: initial_backfill of {}: {}", s.name, spec.table,
                          id.error().message());
+        complete = false;
         continue;
       }
       record.id = *id;
@@ -378,6 +382,7 @@ void BackfillManager::RecordInitialBackfills() {
       jobs_.push_back(std::move(job));
     }
   }
+  return complete;
 }
 
 void BackfillManager::Run() {
@@ -411,8 +416,7 @@ void BackfillManager::Run() {
       reconnect_backoff = milliseconds(500);
     }
     if (!initial_recorded_ && conn_->conn) {
-      RecordInitialBackfills();
-      initial_recorded_ = true;
+      initial_recorded_ = RecordInitialBackfills();
     }
     std::vector<Job*> jobs;
     {
@@ -510,6 +514,17 @@ bool BackfillManager::Step(Job& job) {
   return ReadPage(job) || busy;
 }
 
+namespace {
+
+// Worth trying again: a lost connection, a busy or restarting server, a
+// statement timeout, a deadlock, a lock timeout.
+bool Transient(const Error& e) {
+  return e.code() == ErrorCode::kNetwork || e.code() == ErrorCode::kUnavailable ||
+         e.code() == ErrorCode::kTimeout;
+}
+
+}  // namespace
+
 bool BackfillManager::ReadPage(Job& job) {
   pg_conn* conn = conn_->conn.get();
   auto transient = [&](const Error& e) {
@@ -525,7 +540,7 @@ bool BackfillManager::ReadPage(Job& job) {
   if (!job.table) {
     auto table = source::DescribeBackfillTable(conn, job.record.table, job.record.sort_column);
     if (!table.ok()) {
-      if (table.error().code() == ErrorCode::kNetwork) return transient(table.error());
+      if (Transient(table.error())) return transient(table.error());
       Fail(job, table.error().message());
       return true;
     }
@@ -552,8 +567,25 @@ bool BackfillManager::ReadPage(Job& job) {
   auto rows =
       source::ReadBackfillPage(conn, *job.table, job.next_after, job.record.start_position, limit);
   if (!rows.ok()) {
-    if (rows.error().code() == ErrorCode::kNetwork) return transient(rows.error());
-    Fail(job, rows.error().message());
+    const Error& e = rows.error();
+    // A column dropped or added since the table was described: describe it
+    // again and read this page again (its low watermark then repeats,
+    // which the router ignores).
+    const bool layout_changed = e.message().find("42703") != std::string::npos;
+    if (layout_changed && job.failures < 3) {
+      job.table.reset();
+      return transient(e);
+    }
+    if (e.message().find("57014") != std::string::npos) {  // statement timeout: smaller pages
+      std::lock_guard<std::mutex> lock(mu_);
+      job.page_size = std::max(kMinPageSize, job.page_size / 4);
+    }
+    if (Transient(e)) return transient(e);
+    // Close the page's window in the router (it records changed keys until
+    // it sees the high watermark); nothing is read for it.
+    w.high = true;
+    (void)source::EmitBackfillWatermark(conn, WatermarkContent(w));
+    Fail(job, e.message());
     return true;
   }
   const auto took = clock_.Now() - started;

@@ -81,7 +81,8 @@ class BackfillManager {
   bool ReadPage(Job& job);
   void Fail(Job& job, const std::string& error);
   void Persist(Job& job);
-  void RecordInitialBackfills();
+  // False if something failed: the next pass tries again.
+  bool RecordInitialBackfills();
   api::BackfillInfo InfoOf(const delivery::BackfillRecord& record, const Job* job) const;
   const Sink* FindSink(std::string_view name) const;
 

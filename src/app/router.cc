@@ -104,6 +104,15 @@ const Router::TablePlan& Router::PlanCached(size_t i,
   return cache.emplace(rel.get(), std::move(plan)).first->second;
 }
 
+bool Router::WantsAny(const config::SinkSettings& sink, uint8_t action_bits) {
+  for (auto action : {model::Action::kInsert, model::Action::kUpdate, model::Action::kDelete}) {
+    if ((action_bits & (1u << static_cast<unsigned>(action))) != 0 && ActionWanted(sink, action)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Router::ActionWanted(const config::SinkSettings& sink, model::Action action) {
   switch (action) {
     case model::Action::kInsert: return sink.action_insert;
@@ -208,8 +217,9 @@ void Router::NoteWindowChange(const model::Change& change) {
   std::optional<std::string> old_key;
   if (change.old_tuple) old_key = KeyOf(rel, *change.old_tuple);
   for (Window& w : it->second) {
-    if (key) w.changed.insert(*key);
-    if (old_key) w.changed.insert(*old_key);
+    const uint8_t bit = static_cast<uint8_t>(1u << static_cast<unsigned>(change.action));
+    if (key) w.changed[*key] |= bit;
+    if (old_key) w.changed[*old_key] |= bit;
   }
 }
 
@@ -263,7 +273,12 @@ void Router::EmitPage(const Watermark& w) {
     kept.reserve(page->rows.size());
     for (auto& row : page->rows) {
       auto key = KeyOf(*page->relation, row);
-      if (key && window->changed.contains(*key)) continue;  // the live change wins
+      if (key) {
+        auto it = window->changed.find(*key);
+        if (it != window->changed.end() && WantsAny(*sinks_[sink].settings, it->second)) {
+          continue;  // the live change wins
+        }
+      }
       kept.push_back(std::move(row));
     }
     if (!kept.empty()) acks_.AddPending(ticket_, static_cast<int64_t>(kept.size()));

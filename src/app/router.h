@@ -63,6 +63,8 @@ class Router final : public source::ChangeHandler {
  private:
   const TablePlan& PlanCached(size_t sink_index, const std::shared_ptr<const model::Relation>& rel);
   static bool ActionWanted(const config::SinkSettings& sink, model::Action action);
+  // Whether the sink takes any of the actions (bits of model::Action).
+  static bool WantsAny(const config::SinkSettings& sink, uint8_t action_bits);
   // Makes the change's message for sink i (group, partition key) and
   // enqueues it; the caller added it to the ticket.
   void EnqueueTo(size_t i, const TablePlan& plan, model::Change change);
@@ -105,7 +107,10 @@ class Router final : public source::ChangeHandler {
   struct Window {
     uint64_t backfill_id = 0;
     uint64_t page = 0;
-    std::unordered_set<std::string> changed;  // primary key values (KeyOf)
+    // Primary key values (KeyOf) changed in the window, with the actions
+    // seen (a bit per model::Action): a row is dropped from the page only if
+    // the page's sink takes one of them, or it would never get the row.
+    std::unordered_map<std::string, uint8_t> changed;
     bool truncated = false;
   };
   std::unordered_map<uint32_t, std::vector<Window>> windows_;

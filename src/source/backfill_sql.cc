@@ -223,6 +223,28 @@ Result<BackfillTable> DescribeBackfillTable(pg_conn* conn, const std::string& qu
     }
     relation->primary_key.push_back(index);
   }
+  if (relation->replica_identity == model::ReplicaIdentity::kIndex) {
+    // The stream keys such a table by its replica identity index, in column
+    // order (ChangeAssembler::PrimaryKeyOf): key reads the same way, so a
+    // read and the row's live changes share a group and a window key.
+    SLUICE_ASSIGN_OR_RETURN(PgResult ident,
+                            Exec(conn,
+                                 "SELECT a.attname FROM pg_catalog.pg_index i "
+                                 "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
+                                 "AND a.attnum = ANY (i.indkey) "
+                                 "WHERE i.indrelid = $1 AND i.indisreplident ORDER BY a.attnum",
+                                 {oid}, "reading the replica identity index of table " + display));
+    std::vector<int> ident_key;
+    for (int r = 0; r < PQntuples(ident.get()); ++r) {
+      const int index = index_of(PQgetvalue(ident.get(), r, 0));
+      if (index < 0) {
+        ident_key.clear();
+        break;
+      }
+      ident_key.push_back(index);
+    }
+    if (!ident_key.empty()) relation->primary_key = std::move(ident_key);
+  }
   for (int index : relation->primary_key) relation->columns[index].is_key = true;
 
   BackfillTable out;

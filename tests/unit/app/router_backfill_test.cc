@@ -131,6 +131,19 @@ TEST_F(RouterBackfillTest, RowsChangedInsideTheWindowAreDroppedOthersAreReadAtTh
   EXPECT_FALSE(emitted->redo);
 }
 
+TEST_F(RouterBackfillTest, AChangeTheSinkDoesNotTakeDoesNotDropTheRead) {
+  // actions: [insert]: the live update of row 2 is not sent to this sink, so
+  // its read must be, or the sink would never get row 2.
+  sink_.action_update = false;
+  Mark(200, 1, false);
+  Begin(300);
+  Change("2");
+  Commit(300);
+  PutPage(1, {"1", "2"});
+  Mark(400, 1, true);
+  EXPECT_EQ(Held(), (std::vector<std::pair<std::string, A>>{{"1", A::kRead}, {"2", A::kRead}}));
+}
+
 TEST_F(RouterBackfillTest, ReadsCarryTheBackfillIdAndTheWatermarkTransaction) {
   Mark(200, 1, false);
   PutPage(1, {"1", "2"});
