@@ -509,6 +509,76 @@ TEST(MessageStore, ReportsANewerSchemaVersion) {
             std::string::npos);
 }
 
+TEST(MessageStore, MigratesAVersionOneStoreKeepingItsMessages) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->Put(std::vector<StoredMessage>{Msg(7, "g")}).ok());
+  }
+  // What a version 1 store looks like: no backfills table.
+  RawExec(dir.path() / "store.sqlite3", "DROP TABLE backfills; PRAGMA user_version = 1");
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  auto kept = store->Get("orders-sink", 7);
+  ASSERT_TRUE(kept.ok() && kept->has_value()) << "messages survive the migration";
+  auto none = store->Backfills("orders-sink");
+  ASSERT_TRUE(none.ok()) << none.error().message();
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(MessageStore, RecordsBackfillsNewestFirstAndUpdatesTheirProgress) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store);
+  BackfillRecord first;
+  first.sink = "orders-sink";
+  first.table = "public.orders";
+  first.origin = "config";
+  first.state = "running";
+  first.created_at = first.updated_at = WallTime(std::chrono::milliseconds(1000));
+  auto id1 = store->CreateBackfill(first);
+  ASSERT_TRUE(id1.ok()) << id1.error().message();
+  BackfillRecord second = first;
+  second.table = "public.events";
+  second.sort_column = "created_at";
+  second.start_position = "2026-01-01";
+  second.origin = "api";
+  auto id2 = store->CreateBackfill(second);
+  ASSERT_TRUE(id2.ok());
+  EXPECT_GT(*id2, *id1);
+  BackfillRecord other = first;
+  other.sink = "other-sink";
+  ASSERT_TRUE(store->CreateBackfill(other).ok());
+
+  first.id = *id1;
+  first.state = "done";
+  first.last_key = R"(["42",null])";
+  first.rows_done = 42;
+  first.rows_estimate = 40;
+  first.updated_at = WallTime(std::chrono::milliseconds(5000));
+  first.finished_at = WallTime(std::chrono::milliseconds(5000));
+  ASSERT_TRUE(store->UpdateBackfill(first).ok());
+
+  auto list = store->Backfills("orders-sink");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u) << "only this sink's";
+  const BackfillRecord& newest = (*list)[0];
+  EXPECT_EQ(newest.id, *id2);
+  EXPECT_EQ(newest.sort_column, "created_at");
+  EXPECT_EQ(newest.start_position, std::optional<std::string>("2026-01-01"));
+  EXPECT_EQ(newest.origin, "api");
+  EXPECT_FALSE(newest.finished_at.has_value());
+  const BackfillRecord& done = (*list)[1];
+  EXPECT_EQ(done.state, "done");
+  EXPECT_EQ(done.last_key, R"(["42",null])");
+  EXPECT_EQ(done.rows_done, 42u);
+  EXPECT_EQ(done.rows_estimate, 40u);
+  EXPECT_FALSE(done.start_position.has_value());
+  EXPECT_EQ(done.finished_at, std::optional<WallTime>(WallTime(std::chrono::milliseconds(5000))));
+  EXPECT_EQ(done.created_at, WallTime(std::chrono::milliseconds(1000)));
+}
+
 TEST(MessageStore, RefusesASecondOpenOfTheSameStore) {
   TempDir dir;
   auto first = OpenStore(dir.path());
