@@ -128,6 +128,10 @@ class Dispatcher {
   bool HasReady(SteadyTime now) const;
 
   size_t size() const { return size_; }
+  // Groups ready to be taken now (not counting backoffs that expired).
+  size_t ready_count() const { return ready_count_; }
+  // Messages waiting behind their group's head.
+  size_t queued_behind_heads() const { return size_ - groups_.size(); }
   size_t in_flight() const { return in_flight_; }
   size_t backing_off() const { return backoff_.size(); }
   size_t group_count() const { return groups_.size(); }

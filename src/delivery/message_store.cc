@@ -727,8 +727,7 @@ struct OneOff {
 };
 
 void BindText(sqlite3_stmt* st, int i, std::string_view v) {
-  sqlite3_bind_text(st, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()),
-                    SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
 }
 
 }  // namespace

@@ -105,9 +105,24 @@ void SinkRunner::Enqueue(std::unique_ptr<Message> message) {
       ToSpillBufferLocked(std::move(message));
       return;  // the store thread writes it on its next tick
     }
-    dispatcher_.Enqueue(std::move(message), clock_.Now());
+    const SteadyTime now = clock_.Now();
+    dispatcher_.Enqueue(std::move(message), now);
+    // Wake a sender only when one should start a request now: nothing is
+    // being sent (a lone change goes out at once), a full batch is ready for
+    // another sender, or the busy ones have been at their requests longer
+    // than `linger` (a slow stream: do not wait for them). Otherwise a busy
+    // or lingering sender takes what accumulated, so requests fill up under
+    // load instead of each message waking a thread for a request of its own.
+    // A sender already woken takes everything ready (one at a time: a herd
+    // of woken senders would split it into small requests).
+    if (wake_pending_) return;
+    const bool idle = busy_senders_ + lingering_senders_ == 0;
+    const bool full = dispatcher_.ready_count() >= options_.batch_size;
+    const bool slow = lingering_senders_ == 0 && now - last_take_ >= options_.linger;
+    if (!idle && !full && !slow) return;
+    wake_pending_ = true;
   }
-  cv_.notify_one();
+  senders_cv_.notify_one();
 }
 
 bool SinkRunner::Stop(std::chrono::milliseconds deadline) {
@@ -115,7 +130,7 @@ bool SinkRunner::Stop(std::chrono::milliseconds deadline) {
   if (stopped_) return stop_clean_;
   stopped_ = true;
   stopping_ = true;
-  cv_.notify_all();
+  senders_cv_.notify_all();
   stop_clean_ = cv_.wait_for(lock, deadline, [&] { return active_senders_ == 0; });
   if (!stop_clean_) {
     SLUICE_LOG_WARN(
@@ -166,12 +181,34 @@ SinkStats SinkRunner::Stats() const {
 
 // ---- sending ---------------------------------------------------------------
 
+bool SinkRunner::LingerWorthwhileLocked() const {
+  // Only new groups can fill a batch (one message per group per request):
+  // when messages wait behind their group's head (a few hot rows), waiting
+  // would only slow those groups down. Even with nothing ready it lingers:
+  // a change arriving right after a request would otherwise wake a sender
+  // for a request of its own, one request per change at moderate rates. A
+  // change after a quiet spell still goes out at once (no sender lingers).
+  return dispatcher_.ready_count() < options_.batch_size && dispatcher_.queued_behind_heads() == 0;
+}
+
 void SinkRunner::SenderLoop(std::unique_ptr<RecordMaker> maker) {
   Record record;
   std::vector<Message*> batch;
+  bool just_sent = false;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
+      if (just_sent) --busy_senders_;
+      if (just_sent && options_.linger.count() > 0 && LingerWorthwhileLocked()) {
+        // More changes are arriving than this sender just sent: give the
+        // batch up to `linger` to fill before the next request.
+        ++lingering_senders_;
+        senders_cv_.wait_for(lock, options_.linger, [&] {
+          return stopping_ || paused_ || dispatcher_.ready_count() >= options_.batch_size;
+        });
+        --lingering_senders_;
+      }
+      just_sent = true;
       for (;;) {
         if (stopping_) {
           --active_senders_;
@@ -179,22 +216,32 @@ void SinkRunner::SenderLoop(std::unique_ptr<RecordMaker> maker) {
           return;
         }
         if (paused_) {
-          cv_.wait(lock);
+          senders_cv_.wait(lock);
           continue;
         }
         const SteadyTime now = clock_.Now();
         if (now < blocked_until_) {
-          cv_.wait_until(lock, blocked_until_);
+          senders_cv_.wait_until(lock, blocked_until_);
           continue;
         }
         batch = dispatcher_.TakeBatch(now, options_.batch_size);
-        if (!batch.empty()) break;
+        wake_pending_ = false;
+        if (!batch.empty()) {
+          last_take_ = now;
+          // A full batch is still waiting: hand it to another sender.
+          if (dispatcher_.ready_count() >= options_.batch_size) {
+            wake_pending_ = true;
+            senders_cv_.notify_one();
+          }
+          break;
+        }
         if (auto next = dispatcher_.NextRetryTime()) {
-          cv_.wait_until(lock, *next);
+          senders_cv_.wait_until(lock, *next);
         } else {
-          cv_.wait(lock);
+          senders_cv_.wait(lock);
         }
       }
+      ++busy_senders_;
     }
     Deliver(batch, *maker, record);
   }
@@ -291,6 +338,7 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
   }
 
   const SteadyTime now = clock_.Now();
+  bool wake_another = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     StoreWork work;
@@ -346,8 +394,14 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
       consecutive_request_failures_ = 0;
     }
     if (store_ != nullptr) FinishStoreWorkLocked(work);
+    // This sender takes the next batch itself (it stays counted busy until
+    // SenderLoop looks for it, so Enqueue wakes no other sender meanwhile);
+    // another one is woken only for a full batch beyond that.
+    wake_another = !wake_pending_ && dispatcher_.ready_count() >= 2 * options_.batch_size;
+    if (wake_another) wake_pending_ = true;
   }
-  cv_.notify_all();
+  cv_.notify_all();  // WaitUntilEmpty
+  if (wake_another) senders_cv_.notify_one();
 }
 
 void SinkRunner::ReleaseLocked(std::unique_ptr<Message> owned) {
@@ -386,7 +440,15 @@ void SinkRunner::SucceedLocked(Message* m, SteadyTime now, StoreWork& work,
     DeliveredMessage& d = delivered_ring_[delivered_next_];
     delivered_next_ = (delivered_next_ + 1) % kDeliveredKept;
     d.id = owned->id;
-    d.table = TableOf(*owned);
+    // Assigned in place: the ring's strings keep their capacity, so this
+    // costs no allocation per delivered message.
+    if (owned->change.relation) {
+      d.table.assign(owned->change.relation->schema)
+          .append(".")
+          .append(owned->change.relation->name);
+    } else {
+      d.table.assign("?");
+    }
     d.action = owned->change.action;
     d.commit_lsn = owned->change.txn ? owned->change.txn->commit_lsn : Lsn();
     d.commit_time_us = commit_us;
@@ -546,7 +608,7 @@ void SinkRunner::StoreLoop() {
       for (auto& m : spilled) ToSpillBufferLocked(std::move(m));
     }
     if (!spill_buffer_.empty()) FlushSpillBuffer(lock);
-    if (!paused_ && PumpLocked(clock_.Now())) cv_.notify_all();
+    if (!paused_ && PumpLocked(clock_.Now())) senders_cv_.notify_all();
     if (more) continue;
     store_cv_.wait_for(lock, options_.store_tick, [&] {
       return store_stopping_ || spill_buffer_.size() >= options_.store_batch;
@@ -939,6 +1001,7 @@ Result<ActionCount> SinkRunner::Redeliver(Selection selection, uint64_t id) {
                  "sink " + options_.sink_name + " holds no message " + std::to_string(id));
   }
   cv_.notify_all();
+  senders_cv_.notify_all();
   store_cv_.notify_all();
   return count;
 }
@@ -1022,6 +1085,7 @@ Result<ActionCount> SinkRunner::Discard(Selection selection, uint64_t id) {
                  "sink " + options_.sink_name + " holds no message " + std::to_string(id));
   }
   cv_.notify_all();
+  senders_cv_.notify_all();
   store_cv_.notify_all();
   return count;
 }
@@ -1035,6 +1099,7 @@ void SinkRunner::SetPaused(bool paused) {
   }
   SLUICE_LOG_INFO("sink {}: {}", options_.sink_name, paused ? "paused" : "resumed");
   cv_.notify_all();
+  senders_cv_.notify_all();
   store_cv_.notify_all();
 }
 

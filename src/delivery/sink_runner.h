@@ -90,6 +90,11 @@ struct SinkRunnerOptions {
   // (0: 2 × batch_size × max_in_flight).
   size_t store_batch = 2000;
   size_t max_loaded = 0;
+  // How long a sender that just finished a request waits for a fuller
+  // batch before the next one, while changes keep arriving in new groups
+  // (fewer requests under load; at most this much added latency). 0: it
+  // takes what is ready at once.
+  std::chrono::milliseconds linger{0};
   // Longest pause of the whole sink after request-level failures (it backs
   // off like a message, 1 s doubling, but probes the stream at least this
   // often so delivery resumes soon after an outage ends).
@@ -247,6 +252,8 @@ class SinkRunner {
   struct StoreWork;
 
   void SenderLoop(std::unique_ptr<RecordMaker> maker);
+  // Whether a sender that just sent should wait for more changes first.
+  bool LingerWorthwhileLocked() const;
   // Makes records, sends them and records outcomes for one batch. Called
   // without mu_.
   void Deliver(std::vector<Message*>& batch, RecordMaker& maker, Record& record);
@@ -288,13 +295,22 @@ class SinkRunner {
   const size_t max_loaded_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;        // senders, WaitUntilEmpty
-  std::condition_variable store_cv_;  // the store thread
-  std::function<double()> random_;    // GUARDED_BY(mu_)
-  Dispatcher dispatcher_;             // GUARDED_BY(mu_)
-  bool stopping_ = false;             // GUARDED_BY(mu_)
-  bool store_stopping_ = false;       // GUARDED_BY(mu_)
-  int active_senders_ = 0;            // GUARDED_BY(mu_)
+  std::condition_variable cv_;          // Stop, WaitUntilEmpty
+  std::condition_variable senders_cv_;  // idle senders: work, pause, stop
+  std::condition_variable store_cv_;    // the store thread
+  std::function<double()> random_;      // GUARDED_BY(mu_)
+  Dispatcher dispatcher_;               // GUARDED_BY(mu_)
+  bool stopping_ = false;               // GUARDED_BY(mu_)
+  bool store_stopping_ = false;         // GUARDED_BY(mu_)
+  int active_senders_ = 0;              // GUARDED_BY(mu_)
+  // Senders between taking a batch and recording its outcomes, and whether
+  // an idle sender was woken and has not looked for work yet (Enqueue wakes
+  // one only when none is busy, lingering or woken, a full batch is ready,
+  // or no batch was taken for `linger`).
+  int busy_senders_ = 0;       // GUARDED_BY(mu_)
+  int lingering_senders_ = 0;  // GUARDED_BY(mu_): waiting for a fuller batch
+  SteadyTime last_take_{};     // GUARDED_BY(mu_): a sender last took a batch
+  bool wake_pending_ = false;  // GUARDED_BY(mu_)
   // Request-level failures pause the sink until then.
   SteadyTime blocked_until_{};                // GUARDED_BY(mu_)
   int64_t consecutive_request_failures_ = 0;  // GUARDED_BY(mu_)
