@@ -33,14 +33,10 @@ const char* SinkHealthName(SinkHealth health) {
 
 const char* BackfillStateName(BackfillState state) {
   switch (state) {
-    case BackfillState::kRunning:
-      return "running";
-    case BackfillState::kDone:
-      return "done";
-    case BackfillState::kCancelled:
-      return "cancelled";
-    case BackfillState::kFailed:
-      return "failed";
+    case BackfillState::kRunning: return "running";
+    case BackfillState::kDone: return "done";
+    case BackfillState::kCancelled: return "cancelled";
+    case BackfillState::kFailed: return "failed";
   }
   return "running";
 }

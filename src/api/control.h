@@ -152,17 +152,17 @@ const char* BackfillStateName(BackfillState state);
 struct BackfillInfo {
   uint64_t id = 0;
   std::string sink;
-  std::string table;  // schema.table
+  std::string table;                          // schema.table
   std::string sort_column;                    // empty: by primary key
   std::optional<std::string> start_position;  // with sort_column
   std::string origin;                         // "config" (initial_backfill) | "api"
   BackfillState state = BackfillState::kRunning;
-  uint64_t rows_done = 0;      // rows of completed pages
-  uint64_t rows_estimate = 0;  // the table's estimated row count at start
-  double rows_per_second = 0;  // over the last pages
+  uint64_t rows_done = 0;             // rows of completed pages
+  uint64_t rows_estimate = 0;         // the table's estimated row count at start
+  double rows_per_second = 0;         // over the last pages
   std::optional<double> eta_seconds;  // running, with a rate
   size_t page_size = 0;               // rows per page now
-  bool waiting = false;  // held back: the sink's backlog is large
+  bool waiting = false;               // held back: the sink's backlog is large
   std::optional<WallTime> started_at;
   std::optional<WallTime> finished_at;
   std::string error;  // failed: why

@@ -139,9 +139,10 @@ Result<size_t> ParseLimit(std::string_view text) {
 Result<std::optional<MessageState>> ParseStateParam(std::string_view text) {
   if (text.empty()) return std::optional<MessageState>();
   if (auto state = ParseMessageState(text)) return std::optional<MessageState>(*state);
-  return Error(ErrorCode::kInvalidArgument,
-               "state must be one of pending, in_flight, backing_off, failed, failing, delivered, got " +
-                   QuoteForMessage(text));
+  return Error(
+      ErrorCode::kInvalidArgument,
+      "state must be one of pending, in_flight, backing_off, failed, failing, delivered, got " +
+          QuoteForMessage(text));
 }
 
 Result<std::string> ParseCursor(std::string_view text) {

@@ -621,8 +621,8 @@ void Loader::LoadApi(const Entry& e, ApiSettings* api) {
   }
   if (ReadSecret(m, "token", &api->token)) {
     const std::string& token = api->token.Reveal();
-    const bool printable = std::all_of(token.begin(), token.end(),
-                                       [](char c) { return c > 0x20 && c < 0x7f; });
+    const bool printable =
+        std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; });
     if (!printable) {
       // Never quote the value: it is a secret.
       Fail(LineOf(m.Find("token")->value), m.Find("token")->path,

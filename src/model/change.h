@@ -90,7 +90,7 @@ struct Change {
   // Backfill reads (Action::kRead): the backfill's id, for the idempotency
   // key (base64("<backfill id>:<record_pks joined by ','>")). 0 otherwise.
   uint64_t backfill_id = 0;
-  Tuple new_tuple;          // insert, update (empty for delete/truncate)
+  Tuple new_tuple;  // insert, update (empty for delete/truncate)
   // update/delete: old key columns ('K') or the whole old row ('O'), if sent.
   std::optional<Tuple> old_tuple;
   bool old_is_full_row = false;
