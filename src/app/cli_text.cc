@@ -7,28 +7,12 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "api/render.h"
 #include "base/json_text.h"
 
 namespace sluice::app {
 
-std::string IsoMillis(WallTime t) {
-  const int64_t ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  int64_t seconds = ms / 1000;
-  int64_t millis = ms % 1000;
-  if (millis < 0) {
-    millis += 1000;
-    --seconds;
-  }
-  const time_t tt = static_cast<time_t>(seconds);
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(millis));
-  return buf;
-}
+std::string IsoMillis(WallTime t) { return api::FormatTime(t); }
 
 std::string ShortDuration(std::chrono::milliseconds d) {
   int64_t s = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(d).count());

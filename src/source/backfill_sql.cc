@@ -17,20 +17,6 @@ namespace {
 
 using PgResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
-// libpq messages end with a newline and may span lines; one line for errors.
-std::string OneLine(const char* message) {
-  std::string out;
-  for (const char* p = message ? message : ""; *p; ++p) {
-    if (*p == '\n') {
-      if (p[1] != '\0') out += "; ";
-    } else {
-      out += *p;
-    }
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
 constexpr Oid kTidOid = 27;  // pg_type.oid of tid (ctid)
 
 // A text parameter of a statement: its value (nullopt is NULL) and the type
@@ -66,7 +52,7 @@ Result<PgResult> Exec(pg_conn* conn, const std::string& sql, const std::vector<P
   const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return res;
   const char* sqlstate = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
-  const std::string why = OneLine(PQerrorMessage(conn));
+  const std::string why = LibpqMessage(PQerrorMessage(conn));
   const std::string_view state = sqlstate ? sqlstate : "";
   // undefined_table / undefined_column: dropped or renamed since described.
   const ErrorCode code = state == "42P01" || state == "42703"

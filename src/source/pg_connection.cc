@@ -10,10 +10,8 @@
 #include "source/pg_failure.h"
 
 namespace sluice::source {
-namespace {
 
-// libpq messages end with a newline and may span lines; one line for logs.
-std::string OneLine(const char* message) {
+std::string LibpqMessage(const char* message) {
   std::string out;
   for (const char* p = message ? message : ""; *p; ++p) {
     if (*p == '\n') {
@@ -25,6 +23,7 @@ std::string OneLine(const char* message) {
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
+namespace {
 
 bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
@@ -66,7 +65,7 @@ Result<PgConn> Connect(const config::DatabaseSettings& db, ConnectionKind kind) 
   if (PQstatus(conn.get()) == CONNECTION_OK) return conn;
 
   const char* raw = PQerrorMessage(conn.get());
-  const std::string why = OneLine(raw);
+  const std::string why = LibpqMessage(raw);
   const std::string where = fmt::format("Postgres at {} (database '{}', user '{}')", Endpoint(db),
                                         db.database, db.username);
   switch (const ErrorCode code = ClassifyConnectFailure(raw ? raw : "")) {
@@ -92,7 +91,7 @@ Result<std::vector<Row>> Query(pg_conn* conn, const std::string& sql, const std:
   const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     const char* sqlstate = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
-    const std::string why = OneLine(PQerrorMessage(conn));
+    const std::string why = LibpqMessage(PQerrorMessage(conn));
     const ErrorCode code =
         ClassifyServerError(sqlstate ? sqlstate : "", why, PQstatus(conn) == CONNECTION_BAD);
     return Error(code, fmt::format("{} failed: {}{}", what, why,

@@ -34,6 +34,10 @@ inline constexpr const char* kSessionOptions =
     "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 "
     "-c bytea_output=hex";
 
+// A libpq message (which ends with a newline and may span lines) as one
+// line, for logs and errors.
+std::string LibpqMessage(const char* message);
+
 // "host:port" for messages.
 std::string Endpoint(const config::DatabaseSettings& db);
 
