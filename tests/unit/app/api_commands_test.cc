@@ -138,7 +138,9 @@ TEST_F(ApiCommands, ClientWithoutATokenSendsNoneAndExplainsA401) {
   EXPECT_EQ(reply.error().code(), ErrorCode::kAuth);
   EXPECT_THAT(reply.error().message(), HasSubstr("needs a token and none was found"));
   EXPECT_THAT(reply.error().message(), HasSubstr("/var/lib/sluice/api-token does not exist"));
-  for (const auto& [name, value] : script_->requests()[0].headers) EXPECT_NE(name, "authorization");
+  const auto requests = script_->requests();  // a copy: the loop must not outlive it
+  ASSERT_EQ(requests.size(), 1u);
+  for (const auto& [name, value] : requests[0].headers) EXPECT_NE(name, "authorization");
 }
 
 TEST_F(ApiCommands, RefusedTokenNamesWhereItCameFromButNotTheToken) {
