@@ -164,9 +164,9 @@ uint64_t ServiceControl::LagBytes(const Entry& e) const {
   return end > acked ? end - acked : 0;
 }
 
-delivery::SinkBacklog ServiceControl::BacklogOf(Entry& e) {
+delivery::SinkBacklog ServiceControl::BacklogOf(Entry& e, bool fresh) {
   const SteadyTime now = clock_.Now();
-  {
+  if (!fresh) {
     std::lock_guard<std::mutex> lock(e.mu);
     if (e.backlog_valid && now - e.backlog_at < kBacklogCacheFor) return e.backlog;
   }
@@ -201,17 +201,7 @@ api::SinkSummary ServiceControl::Summarize(Entry& e) {
   s.delivered_per_second = runner.DeliveredPerSecond();
 
   // Fresh for a summary (the cache serves scrapes).
-  auto backlog = runner.Backlog();
-  delivery::SinkBacklog b;
-  {
-    std::lock_guard<std::mutex> lock(e.mu);
-    if (backlog.ok()) {
-      e.backlog = *backlog;
-      e.backlog_at = clock_.Now();
-      e.backlog_valid = true;
-    }
-    b = e.backlog;
-  }
+  const delivery::SinkBacklog b = BacklogOf(e, /*fresh=*/true);
   s.backlog.pending = b.pending;
   s.backlog.in_flight = b.in_flight;
   s.backlog.backing_off = b.backing_off;

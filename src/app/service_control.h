@@ -67,7 +67,8 @@ class ServiceControl final : public api::Control {
   Result<Entry*> FindOrError(std::string_view name);
   api::SinkSummary Summarize(Entry& e);
   // Cached for a second: a scrape reads it for several gauges.
-  delivery::SinkBacklog BacklogOf(Entry& e);
+  // fresh: ask the runner now (a summary), and refresh the cache.
+  delivery::SinkBacklog BacklogOf(Entry& e, bool fresh = false);
   uint64_t LagBytes(const Entry& e) const;
 
   metrics::Registry& registry_;

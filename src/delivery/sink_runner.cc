@@ -758,6 +758,12 @@ HeldMessage HeldFromStored(StoredMessage&& m, bool with_change, WallTime now) {
   return h;
 }
 
+// Operators cannot act on a message whose outcome is not known yet.
+Error InFlightError(uint64_t id) {
+  return Error(ErrorCode::kUnavailable,
+               "message " + std::to_string(id) + " is in flight; try again when its attempt ends");
+}
+
 // The store's rows that can be in `state` (nullopt: all).
 std::optional<StoredState> StoreFilterFor(std::optional<HeldState> state) {
   if (!state) return StoredState::kAll;
@@ -956,9 +962,7 @@ Result<ActionCount> SinkRunner::Redeliver(Selection selection, uint64_t id) {
       if (auto found = dispatcher_.Find(id)) {
         in_memory = true;
         if (found->in_flight) {
-          return Error(ErrorCode::kUnavailable, "message " + std::to_string(id) +
-                                                    " is in flight; try again when its "
-                                                    "attempt ends");
+          return InFlightError(id);
         }
         if (dispatcher_.RetryNow(found->message)) count.affected = 1;
       } else {
@@ -1018,9 +1022,7 @@ Result<ActionCount> SinkRunner::Discard(Selection selection, uint64_t id) {
     if (selection == Selection::kOne) {
       if (auto found = dispatcher_.Find(id)) {
         if (found->in_flight) {
-          return Error(ErrorCode::kUnavailable, "message " + std::to_string(id) +
-                                                    " is in flight; try again when its "
-                                                    "attempt ends");
+          return InFlightError(id);
         }
         found_one = true;
         DropLocked(dispatcher_.Remove(found->message, now), work);
