@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite: sluice against the logical decoding ceiling.
 #
-#   bench/run.sh [--quick] [--out DIR] [--endpoint bench|kinesalite]
+#   bench/run.sh [--quick] [--out DIR] [--endpoint bench|kinesalite] [--perf DIR]
+#                [--only KEY[,KEY...]]
 #
 # Writes DIR/latest.md (a table), DIR/latest.json (every figure and the raw
 # measurements) and the plots DIR/throughput.png and DIR/latency.png
@@ -12,8 +13,9 @@
 #
 # Throughput scenarios. Each creates two slots at the same WAL position (one
 # for sluice, one for pg_recvlogical), runs its load with nobody reading, then
-# drains the same WAL twice: pg_recvlogical to /dev/null (the logical decoding
-# ceiling, from process start to --endpos) and sluice to a Kinesis endpoint
+# drains the same WAL twice: pg_recvlogical into a file (the logical decoding
+# ceiling, from process start until an end marker after the load comes out)
+# and sluice to a Kinesis endpoint
 # (from process start to the endpoint's receipt of the last record). Their
 # ratio is the figure that holds on a noisy machine.
 #   big_txn        one transaction inserting 1,000,000 rows
@@ -41,6 +43,14 @@
 # sluice's run, and order violations (records of a key arriving out of commit
 # order; must be 0).
 #
+# --only runs just the named scenarios (keys below, plus latency and
+# latency_1) and writes latest.md and latest.json without plots; its --out
+# defaults to /tmp/sluice-bench-only so the published results stay as they are.
+#
+# --perf DIR records a CPU profile of sluice in every scenario (perf record
+# -g, attached from start to the last record; latency: the measured span) as
+# DIR/KEY.perf.data; read one with `perf report -i DIR/KEY.perf.data`.
+#
 # SLUICE_BIN picks the sluice binary (default build/src/cli/sluice) and
 # BENCH_KINESIS_BIN the endpoint (default build/tools/bench_kinesis/bench_kinesis).
 # Everything runs on 127.0.0.1 in a temp dir that is removed at the end.
@@ -55,15 +65,24 @@ done
 quick=0
 out="$repo/bench/results"
 endpoint_kind=auto
+perf_dir=""
+only=""
+out_given=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1; shift ;;
-    --out) out="$2"; shift 2 ;;
+    --out) out="$2"; out_given=1; shift 2 ;;
+    --only) only=",$2,"; shift 2 ;;
     --endpoint) endpoint_kind="$2"; shift 2 ;;
+    --perf) perf_dir="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 64 ;;
   esac
 done
+
+[[ -n "$only" && "$out_given" == 0 ]] && out=/tmp/sluice-bench-only
+# wanted KEY: whether this run includes scenario KEY.
+wanted() { [[ -z "$only" || "$only" == *",$1,"* ]]; }
 
 # Sizes: the full suite, or a tenth of it.
 scale=1
@@ -158,6 +177,8 @@ CREATE TABLE hot_rows (id int PRIMARY KEY, counter bigint NOT NULL DEFAULT 0,
 CREATE TABLE wide_rows (id bigserial PRIMARY KEY, account int, title text, doc jsonb,
                         created_at timestamptz DEFAULT now());
 CREATE PUBLICATION bench_pub FOR TABLE bench_rows, hot_rows, wide_rows;
+CREATE TABLE bench_end (id serial PRIMARY KEY, marker text);
+CREATE PUBLICATION bench_end_pub FOR TABLE bench_end;
 SQL
 
 # write_config FILE ENDPOINT_URL STREAM [TRANSFORM [MAX_IN_FLIGHT]]
@@ -259,6 +280,39 @@ slot_sql() {
   fi
 }
 
+# pg_recvlogical's end. Its --endpos cannot be used: it stops at the first
+# keepalive whose WAL end is past endpos, and during a large transaction the
+# walsender sends those before the transaction's changes (measured: a 300k-row
+# transaction came out empty or cut short in 4 of 6 runs). So each load is
+# followed by one row of bench_end, a table published to pg_recvlogical only
+# (publication bench_end_pub), carrying a text that nothing else contains.
+# pg_recvlogical writes to a file (cheap like /dev/null: no reader to wake),
+# whose last bytes are checked every 10 ms for the marker; the time to that
+# point is the ceiling. Prints microseconds and the bytes received.
+end_marker="sluice-bench-end-of-load-5f2c9a"
+recv_until_marker() {
+  local file="$work/recv.out" t0 t1 recv_pid
+  rm -f "$file"
+  t0="$(now_us)"
+  "$pg_bin/pg_recvlogical" -h 127.0.0.1 -p "$pg_port" -U postgres -d app --slot recv_bench \
+    --start -o proto_version=1 -o publication_names=bench_pub,bench_end_pub -F 0 -f "$file" \
+    2>"$work/recv.log" &
+  recv_pid=$!
+  until [[ -f "$file" ]] && tail -c 512 "$file" | LC_ALL=C grep -a -F -q "$end_marker"; do
+    if ! kill -0 "$recv_pid" 2>/dev/null; then
+      cat "$work/recv.log" >&2
+      log "pg_recvlogical ended before the end marker"
+      exit 1
+    fi
+    sleep 0.01
+  done
+  t1="$(now_us)"
+  kill "$recv_pid" 2>/dev/null || true
+  wait "$recv_pid" 2>/dev/null || true
+  echo "$((t1 - t0)) $(stat -c %s "$file")"
+  rm -f "$file"
+}
+
 results="$work/results.jsonl"
 : >"$results"
 
@@ -268,6 +322,7 @@ results="$work/results.jsonl"
 run_throughput() {
   local key="$1" title="$2" changes="$3" prepare="$4" load="$5" config="$6"
   local ep_dir="${7:-$work/kinesis}" ep_kind="${8:-$endpoint_kind}" stream="${9:-bench}"
+  wanted "$key" || return 0
   local ep_url="http://127.0.0.1:$(awk -F: '/endpoint_url/ {print $NF}' "$config")"
   log "$key: $title"
   psql_ -c "$prepare" >/dev/null
@@ -276,15 +331,17 @@ run_throughput() {
   t0="$(now_us)"
   psql_ -c "$load" >/dev/null
   t1="$(now_us)"
-  local load_us=$((t1 - t0)) target
-  target="$(psql_ -Atc "SELECT pg_current_wal_lsn()")"
+  local load_us=$((t1 - t0))
+  # Committed with synchronous_commit on, so the WAL is flushed through the
+  # marker now (a walsender decodes only flushed WAL; the server's default here
+  # is off, which would leave it to the WAL writer's next round).
+  psql_ -c "SET synchronous_commit = on" -c "INSERT INTO bench_end (marker) VALUES ('$end_marker')" >/dev/null
 
-  # The ceiling: pg_recvlogical drains the same WAL to /dev/null.
-  t0="$(now_us)"
-  "$pg_bin/pg_recvlogical" -h 127.0.0.1 -p "$pg_port" -U postgres -d app --slot recv_bench --start \
-    -o proto_version=1 -o publication_names=bench_pub --endpos="$target" --no-loop -f /dev/null
-  t1="$(now_us)"
-  local recv_us=$((t1 - t0))
+  # The ceiling: pg_recvlogical drains the same WAL, from process start until
+  # the end marker (decoded after the whole load) comes out of it.
+  local recv recv_us recv_bytes
+  recv="$(recv_until_marker)"
+  read -r recv_us recv_bytes <<<"$recv"
 
   # sluice: from process start to the endpoint's receipt of the last record.
   [[ "$ep_dir" == "$work/kinesis" ]] && endpoint_reset
@@ -292,6 +349,14 @@ run_throughput() {
   ep_ticks0="$(endpoint_ticks "$ep_dir")"
   start_us="$(now_us)"
   start_sluice "$config" "$log_file"
+  local perf_pid=""
+  if [[ -n "$perf_dir" ]]; then
+    # perf -p follows the threads that exist when it attaches: wait for the
+    # sender threads (the profile misses sluice's first milliseconds).
+    while (( $(ls "/proc/$sluice_pid/task" 2>/dev/null | wc -l) < 4 )); do sleep 0.01; done
+    perf record -q -e cpu-clock -g -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
+    perf_pid=$!
+  fi
   local poll=0.05
   # The endpoint timestamps the last record itself; each /stats costs it O(records).
   [[ "$ep_kind" == bench ]] && poll=0.5
@@ -301,6 +366,10 @@ run_throughput() {
   cpu_ticks="$(proc_cpu_ticks "$sluice_pid")"
   hwm_kb="$(proc_hwm_kb "$sluice_pid")"
   ep_ticks=$(($(endpoint_ticks "$ep_dir") - ep_ticks0))
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   stop_sluice
   local stats=null order=null end_us="$seen_us"
   if [[ "$ep_kind" == bench ]]; then
@@ -314,8 +383,8 @@ run_throughput() {
       --expect "$changes")"
   fi
   slot_sql pg_drop_replication_slot both
-  printf '{"kind":"throughput","key":"%s","title":"%s","changes":%d,"endpoint":"%s","load_us":%d,"recv_us":%d,"sluice_start_us":%d,"sluice_end_us":%d,"sluice_seen_us":%d,"sluice_cpu_ticks":%d,"sluice_hwm_kb":%d,"endpoint_cpu_ticks":%d,"hz":%d,"endpoint_stats":%s,"order_check":%s}\n' \
-    "$key" "$title" "$changes" "$ep_kind" "$load_us" "$recv_us" "$start_us" "$end_us" "$seen_us" \
+  printf '{"kind":"throughput","key":"%s","title":"%s","changes":%d,"endpoint":"%s","load_us":%d,"recv_us":%d,"recv_bytes":%d,"sluice_start_us":%d,"sluice_end_us":%d,"sluice_seen_us":%d,"sluice_cpu_ticks":%d,"sluice_hwm_kb":%d,"endpoint_cpu_ticks":%d,"hz":%d,"endpoint_stats":%s,"order_check":%s}\n' \
+    "$key" "$title" "$changes" "$ep_kind" "$load_us" "$recv_us" "$recv_bytes" "$start_us" "$end_us" "$seen_us" \
     "$cpu_ticks" "$hwm_kb" "$ep_ticks" "$hz" "$stats" "$order" >>"$results"
 }
 
@@ -358,20 +427,21 @@ run_throughput lua_transform "one $transform-row transaction, Lua transform" "$t
 
 # Realism: kinesalite (its own instance and stream), order checked by reading back.
 real_port="$(free_port $((kin_port + 1500)))"
-start_endpoint "$work/kinesis-real" "$real_port" kinesalite real
+wanted kinesalite && start_endpoint "$work/kinesis-real" "$real_port" kinesalite real
 write_config "$work/sluice-real.yaml" "http://127.0.0.1:$real_port" real
 run_throughput kinesalite "$realism single-row transactions to kinesalite" "$realism" \
   "$truncate_sql" \
   "DO \$\$ BEGIN FOR i IN 1..$realism LOOP
      INSERT INTO bench_rows (account, status, total) VALUES (i % 1000, 'new', i / 100.0); COMMIT;
    END LOOP; END \$\$" "$work/sluice-real.yaml" "$work/kinesis-real" kinesalite real
-"$repo/scripts/kinesis.sh" stop "$work/kinesis-real" >/dev/null
+wanted kinesalite && "$repo/scripts/kinesis.sh" stop "$work/kinesis-real" >/dev/null
 
 # ---- latency ---------------------------------------------------------------------
 
 # run_latency KEY RATE SECONDS MAX_IN_FLIGHT
 run_latency() {
   local key="$1" rate="$2" seconds="$3" inflight="$4"
+  wanted "$key" || return 0
   log "$key: $rate single-row transactions/s for $seconds s, max_in_flight $inflight, sluice streaming live"
   write_config "$work/sluice-$key.yaml" "$endpoint" bench "" "$inflight"
   psql_ -c "$truncate_sql" >/dev/null
@@ -387,6 +457,11 @@ run_latency() {
   ticks0="$(proc_cpu_ticks "$sluice_pid")"
   ep_ticks0="$(endpoint_ticks "$work/kinesis")"
   start_us="$(now_us)"
+  local perf_pid=""
+  if [[ -n "$perf_dir" ]]; then
+    perf record -q -e cpu-clock -g -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
+    perf_pid=$!
+  fi
 
   # Delivered changes once a second, for the plot (bounded; ends with $work).
   local samples="$work/delivered-$key.txt" done_flag="$work/$key.done"
@@ -417,6 +492,10 @@ run_latency() {
   cpu_ticks=$(($(proc_cpu_ticks "$sluice_pid") - ticks0))
   hwm_kb="$(proc_hwm_kb "$sluice_pid")"
   ep_ticks=$(($(endpoint_ticks "$work/kinesis") - ep_ticks0))
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   touch "$done_flag"
   wait "$sampler" || true
   local stats
@@ -459,6 +538,10 @@ node "$repo/bench/report.mjs" --results "$results" --out "$out" \
     "$command_line" "$quick" "$commit" "$(nproc)" "$cpu_model" "$mem_gb" "$(uname -sr)" \
     "$build_type" "$endpoint_kind" "$batch_size" "$max_in_flight" "$max_memory_mb" \
     "${wide_row_bytes:-0}" "$hot_rows")"
+if [[ -n "$only" ]]; then
+  log "wrote $out/latest.md and latest.json (--only: no plots)"
+  exit 0
+fi
 gnuplot -e "data='$out/throughput.dat'; out='$out/throughput.png'" "$repo/bench/throughput.gp"
 runs="$(awk '!/^#/ {print NF - 1; exit}' "$out/latency-percentiles.dat")"
 run_titles="$(awk '!/^#/ {$1 = ""; print substr($0, 2); exit}' "$out/latency-percentiles.dat")"

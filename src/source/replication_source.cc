@@ -279,6 +279,9 @@ Status ReplicationSource::Stream(pg_conn* conn) {
   }
   SteadyTime next_status = clock_.Now() + options_.status_interval;
   bool pending_output = false;
+  // Empty reads since data last came: 0 read the socket again at once, 1 wait
+  // coalesce_wait and read, 2 (idle) block in poll() until the socket is readable.
+  int empty_reads = 2;
   while (!Stopping()) {
     if (clock_.Now() >= next_status) {
       bool sent = false;
@@ -294,6 +297,7 @@ Status ReplicationSource::Stream(pg_conn* conn) {
     char* buf = nullptr;
     const int n = PQgetCopyData(conn, &buf, /*async=*/1);
     if (n > 0) {
+      empty_reads = 0;
       Status st = HandleCopyData(conn, std::string_view(buf, static_cast<size_t>(n)), &next_status);
       PQfreemem(buf);
       SLUICE_RETURN_IF_ERROR(st);
@@ -316,6 +320,27 @@ Status ReplicationSource::Stream(pg_conn* conn) {
                                                     OneLine(PQerrorMessage(conn))));
     }
     pending_output = flushed == 1;
+    if (empty_reads < 2 && options_.coalesce_wait.count() > 0) {
+      // Data came a moment ago: read again without blocking in poll(); when
+      // that finds nothing, let the server's next writes gather for
+      // coalesce_wait first (see ReplicationOptions).
+      if (empty_reads == 1) {
+        const auto ns = duration_cast<std::chrono::nanoseconds>(options_.coalesce_wait).count();
+        const timespec wait{static_cast<time_t>(ns / 1'000'000'000),
+                            static_cast<long>(ns % 1'000'000'000)};
+        pollfd wake = {wake_fd_, POLLIN, 0};  // Stop() ends the wait
+        if (ppoll(&wake, 1, &wait, nullptr) < 0 && errno != EINTR) {
+          return Error(ErrorCode::kNetwork, fmt::format("ppoll: {}", std::strerror(errno)));
+        }
+      }
+      ++empty_reads;
+      if (!PQconsumeInput(conn)) {
+        return Error(ErrorCode::kNetwork,
+                     fmt::format("reading the replication stream from {}: {}", Endpoint(settings_),
+                                 OneLine(PQerrorMessage(conn))));
+      }
+      continue;
+    }
     pollfd fds[2] = {
         {PQsocket(conn), static_cast<short>(POLLIN | (pending_output ? POLLOUT : 0)), 0},
         {wake_fd_, POLLIN, 0}};

@@ -54,6 +54,14 @@ struct ReplicationOptions {
   std::chrono::milliseconds max_backoff{30'000};
   // Longest single WaitForCapacity call, bounding how late Stop() is noticed.
   std::chrono::milliseconds capacity_wait{100};
+  // Read coalescing. A walsender writes each message (begin, change, commit)
+  // to the socket separately, so a reader that wakes per write spends more on
+  // waking than on the messages. After data, the source reads the socket
+  // again at once; when that finds nothing it waits coalesce_wait (or until
+  // Stop()) and reads once more, and only then blocks in poll(). A steady
+  // stream is read without pause; a trickle is read in gulps. Adds at most
+  // coalesce_wait to a change's latency; zero turns it off.
+  std::chrono::microseconds coalesce_wait{1'000};
   FirstConnect first_connect = FirstConnect::kFailFast;
 };
 
