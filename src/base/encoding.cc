@@ -5,6 +5,9 @@
 #include <openssl/md5.h>
 #include <openssl/sha.h>
 
+#include <array>
+#include <cstring>
+
 namespace sluice {
 namespace {
 
@@ -20,6 +23,14 @@ std::string Digest(const EVP_MD* md, std::string_view bytes) {
 }  // namespace
 
 void Base64Append(std::string_view in, std::string* out) {
+  // Two output characters per 12 input bits from one table: half the lookups
+  // and stores of a character-at-a-time loop (PutRecords bodies are mostly
+  // base64, so this is on every record's path).
+  static const auto kPairs = [] {
+    std::array<std::array<char, 2>, 4096> t{};
+    for (size_t i = 0; i < t.size(); ++i) t[i] = {kB64[i >> 6], kB64[i & 63]};
+    return t;
+  }();
   const auto* p = reinterpret_cast<const unsigned char*>(in.data());
   size_t n = in.size();
   size_t start = out->size();
@@ -27,11 +38,10 @@ void Base64Append(std::string_view in, std::string* out) {
   char* o = out->data() + start;
   size_t i = 0;
   for (; i + 3 <= n; i += 3) {
-    uint32_t v = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8) | p[i + 2];
-    *o++ = kB64[(v >> 18) & 63];
-    *o++ = kB64[(v >> 12) & 63];
-    *o++ = kB64[(v >> 6) & 63];
-    *o++ = kB64[v & 63];
+    const uint32_t v = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8) | p[i + 2];
+    std::memcpy(o, kPairs[v >> 12].data(), 2);
+    std::memcpy(o + 2, kPairs[v & 4095].data(), 2);
+    o += 4;
   }
   if (i < n) {
     uint32_t v = uint32_t(p[i]) << 16;

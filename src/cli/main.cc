@@ -10,6 +10,7 @@
 //   sluice backfill start|list|cancel -c sluice.yaml ...
 //                                 backfills of a running sluice (through the API)
 //   sluice version
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -365,6 +366,12 @@ int Backfill(const std::string& verb, const BackfillArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Request bodies and responses of up to a few MiB are allocated and freed
+  // per PutRecords. Above glibc's mmap threshold each would be a fresh
+  // mapping whose pages fault in and are unmapped again; below it, and with
+  // trimming held off, the sender threads' arenas reuse them.
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   CLI::App app{"sluice: stream PostgreSQL changes to Amazon Kinesis"};
   app.require_subcommand(1);
   std::string config_path = "sluice.yaml";

@@ -257,7 +257,8 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
   std::vector<Message*> filtered;
   std::vector<LocalFailure> local_failures;
 
-  for (Message* m : batch) {
+  for (size_t at = 0; at < batch.size(); ++at) {
+    Message* m = batch[at];
     Status made = maker.Make(m->change, &record);
     if (!made.ok()) {
       if (m->deliver_count == 0) {
@@ -302,6 +303,8 @@ void SinkRunner::Deliver(std::vector<Message*>& batch, RecordMaker& maker, Recor
     if (request == nullptr) {
       requests.push_back(std::make_unique<Request>(stream));
       request = requests.back().get();
+      // Sized for the rest of the batch going to this stream, like this record.
+      request->builder.Reserve(batch.size() - at, record.data, m->partition_key);
     }
     if (!request->builder.Fits(bytes)) {
       returned.push_back(m);

@@ -283,26 +283,34 @@ Status ReplicationSource::Stream(pg_conn* conn) {
   // coalesce_wait and read, 2 (idle) block in poll() until the socket is readable.
   int empty_reads = 2;
   while (!Stopping()) {
-    if (clock_.Now() >= next_status) {
+    SteadyTime now = clock_.Now();
+    if (now >= next_status) {
       bool sent = false;
       SLUICE_RETURN_IF_ERROR(SendStatus(conn, &sent));
-      if (sent) next_status = clock_.Now() + options_.status_interval;
+      now = clock_.Now();
+      if (sent) next_status = now + options_.status_interval;
     }
     // Backpressure: read nothing more while the handler is full; status
     // updates above keep the connection alive meanwhile.
     const auto until_status =
-        std::max(milliseconds(0), duration_cast<milliseconds>(next_status - clock_.Now()));
+        std::max(milliseconds(0), duration_cast<milliseconds>(next_status - now));
     if (!handler_.WaitForCapacity(std::min(options_.capacity_wait, until_status))) continue;
 
-    char* buf = nullptr;
-    const int n = PQgetCopyData(conn, &buf, /*async=*/1);
-    if (n > 0) {
+    // Drain what libpq holds, a run of messages between clock readings; the
+    // handler's capacity is still checked before each one.
+    constexpr int kDrainRun = 64;
+    int n = 0;
+    for (int handled = 0; handled < kDrainRun; ++handled) {
+      if (handled > 0 && !handler_.WaitForCapacity(milliseconds(0))) break;
+      char* buf = nullptr;
+      n = PQgetCopyData(conn, &buf, /*async=*/1);
+      if (n <= 0) break;
       empty_reads = 0;
       Status st = HandleCopyData(conn, std::string_view(buf, static_cast<size_t>(n)), &next_status);
       PQfreemem(buf);
       SLUICE_RETURN_IF_ERROR(st);
-      continue;
     }
+    if (n > 0) continue;  // a full run, or the handler filled up
     if (n == -2) {
       return Error(ErrorCode::kNetwork,
                    fmt::format("reading the replication stream from {}: {}", Endpoint(settings_),

@@ -1,5 +1,7 @@
 #include "sink/kinesis/put_records.h"
 
+#include <algorithm>
+
 #include "base/encoding.h"
 #include "base/json_text.h"
 #include "sink/kinesis/limits.h"
@@ -27,6 +29,14 @@ void PutRecordsBuilder::Add(std::string_view data, std::string_view partition_ke
   body_.push_back('}');
   ++count_;
   payload_bytes_ += RecordBytes(data, partition_key);
+}
+
+void PutRecordsBuilder::Reserve(size_t records, std::string_view data,
+                                std::string_view partition_key) {
+  // {"Data":"<base64>","PartitionKey":"<key>"}, plus a margin for escapes.
+  const size_t per_record = (data.size() + 2) / 3 * 4 + partition_key.size() + 48;
+  const size_t cap = kMaxPutRecordsRequestBytes / 3 * 4 + 64 * 1024;
+  body_.reserve(body_.size() + std::min(records * per_record, cap) + 2);
 }
 
 std::string PutRecordsBuilder::Finish() {

@@ -32,6 +32,10 @@ class PutRecordsBuilder {
   // JSON-escaped; bytes that are not valid UTF-8 are sent as U+FFFD (JSON
   // cannot carry them), which keeps equal keys equal.
   void Add(std::string_view data, std::string_view partition_key);
+  // Makes room for `records` more records like (data, partition_key) in one
+  // allocation: a body grown by doubling copies itself and, past the
+  // allocator's mmap threshold, faults in fresh pages at every step.
+  void Reserve(size_t records, std::string_view data, std::string_view partition_key);
 
   size_t record_count() const { return count_; }
   size_t payload_bytes() const { return payload_bytes_; }

@@ -1,6 +1,9 @@
 #include "base/encoding.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <vector>
 
 namespace sluice {
 namespace {
@@ -21,6 +24,36 @@ TEST(Base64, RoundTripsBinary) {
   auto decoded = Base64Decode(Base64Encode(bytes));
   ASSERT_TRUE(decoded.has_value());
   EXPECT_EQ(*decoded, bytes);
+}
+
+// OpenSSL's encoder as the reference: every 3-byte group value once (all 4096
+// table pairs in both halves), then every length tail.
+TEST(Base64, MatchesOpenSslForEveryTripleAndTail) {
+  std::string bytes;
+  for (uint32_t v = 0; v < (1u << 24); v += 4099) {
+    bytes.push_back(static_cast<char>(v >> 16));
+    bytes.push_back(static_cast<char>(v >> 8));
+    bytes.push_back(static_cast<char>(v));
+  }
+  for (uint32_t v = 0; v < 4096; ++v) {  // each 12-bit half exactly
+    bytes.push_back(static_cast<char>(v >> 4));
+    bytes.push_back(static_cast<char>((v & 15) << 4 | (v >> 8)));
+    bytes.push_back(static_cast<char>(v));
+  }
+  for (size_t len : {bytes.size(), bytes.size() - 1, bytes.size() - 2, size_t{1}, size_t{2}}) {
+    const std::string_view in(bytes.data(), len);
+    std::vector<unsigned char> expected((len + 2) / 3 * 4 + 1);
+    const int n = EVP_EncodeBlock(
+        expected.data(), reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(len));
+    EXPECT_EQ(Base64Encode(in), std::string(reinterpret_cast<char*>(expected.data()), n))
+        << "length " << len;
+  }
+}
+
+TEST(Base64, AppendsAfterExistingText) {
+  std::string out = "prefix:";
+  Base64Append("foobar", &out);
+  EXPECT_EQ(out, "prefix:Zm9vYmFy");
 }
 
 TEST(Base64, RejectsMalformed) {

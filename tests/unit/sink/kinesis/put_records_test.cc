@@ -39,6 +39,19 @@ TEST(PutRecordsBuilder, WritesExactBodyWithStreamNameArnAndBase64Data) {
       R"("Records":[{"Data":"aGk=","PartitionKey":"k1"},{"Data":"AP8Q","PartitionKey":"account:42"}]})");
 }
 
+TEST(PutRecordsBuilder, ReserveLeavesTheBodyUnchanged) {
+  PutRecordsBuilder plain(Orders());
+  PutRecordsBuilder reserved(Orders());
+  reserved.Reserve(500, std::string(2000, 'x'), "key");
+  for (PutRecordsBuilder* b : {&plain, &reserved}) {
+    b->Add("hi", "k1");
+    b->Add(std::string(3000, 'y'), "account:42");
+  }
+  reserved.Reserve(kMaxRecordsPerPutRecords, std::string(1 << 20, 'z'), "big");  // capped
+  EXPECT_EQ(reserved.record_count(), 2u);
+  EXPECT_EQ(reserved.Finish(), plain.Finish());
+}
+
 TEST(PutRecordsBuilder, EmptyBuilderFinishesWithEmptyRecordsArray) {
   PutRecordsBuilder builder(Orders());
   EXPECT_EQ(
