@@ -354,7 +354,7 @@ run_throughput() {
     # perf -p follows the threads that exist when it attaches: wait for the
     # sender threads (the profile misses sluice's first milliseconds).
     while (( $(ls "/proc/$sluice_pid/task" 2>/dev/null | wc -l) < 4 )); do sleep 0.01; done
-    perf record -q -e cpu-clock -g -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
+    perf record -q -e cpu-clock ${BENCH_PERF_CALLGRAPH:--g} -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
     perf_pid=$!
   fi
   local poll=0.05
@@ -459,7 +459,7 @@ run_latency() {
   start_us="$(now_us)"
   local perf_pid=""
   if [[ -n "$perf_dir" ]]; then
-    perf record -q -e cpu-clock -g -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
+    perf record -q -e cpu-clock ${BENCH_PERF_CALLGRAPH:--g} -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
     perf_pid=$!
   fi
 

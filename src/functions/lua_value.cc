@@ -577,6 +577,20 @@ bool IsJsonNumber(std::string_view t) {
   return i == n;
 }
 
+namespace {
+bool IsAscii(std::string_view text) {
+  uint64_t any = 0;
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    any |= word;
+  }
+  for (; i < text.size(); ++i) any |= static_cast<unsigned char>(text[i]);
+  return (any & 0x8080808080808080ULL) == 0;
+}
+}  // namespace
+
 bool PushJson(lua_State* L, std::string_view json, std::string* error) {
   int top = lua_gettop(L);
   luaL_checkstack(L, 8, "JSON");
@@ -586,10 +600,13 @@ bool PushJson(lua_State* L, std::string_view json, std::string* error) {
   LuaBuilder builder(L, top + 1, top + 2, top + 3);
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(json.data(), json.size());
-  constexpr unsigned kFlags = rapidjson::kParseNumbersAsStringsFlag |
-                              rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseStopWhenDoneFlag;
-  rapidjson::ParseResult r = reader.Parse<kFlags>(ms, builder);
+  constexpr unsigned kFlags =
+      rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseStopWhenDoneFlag;
+  // UTF-8 validation runs per character and costs as much as the parse; text
+  // without a byte over 0x7F needs none.
+  rapidjson::ParseResult r =
+      IsAscii(json) ? reader.Parse<kFlags>(ms, builder)
+                    : reader.Parse<kFlags | rapidjson::kParseValidateEncodingFlag>(ms, builder);
   if (r.IsError()) {
     if (builder.too_deep()) {
       *error = "JSON nests deeper than " + std::to_string(kMaxDepth);

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace sluice::aws {
 namespace {
@@ -246,6 +248,41 @@ TEST(SigV4, DifferentSecretsGiveDifferentSignaturesAndNeverAppearInOutput) {
     EXPECT_THAT(p->canonical_request + p->string_to_sign + p->authorization,
                 Not(HasSubstr("EXAMPLEKEY")));
   }
+}
+
+// Each thread keeps its last signing key: a change of secret, day, region or
+// service must derive a new one. Every variant signed after the others on
+// this thread must equal the same variant signed on a fresh thread.
+TEST(SigV4, KeptSigningKeyFollowsSecretDayRegionAndService) {
+  const http::Request r = Get("https://example.amazonaws.com/");
+  Credentials rotated = Keys();
+  rotated.secret_access_key = Secret("rotated-secret");
+  struct Variant {
+    Credentials keys;
+    SigningScope scope;
+    WallTime at;
+  };
+  const std::vector<Variant> variants = {
+      {Keys(), kKinesis, At(2024, 5, 14, 9, 0, 0)},
+      {rotated, kKinesis, At(2024, 5, 14, 9, 0, 0)},
+      {Keys(), kKinesis, At(2024, 5, 15, 0, 0, 1)},
+      {Keys(), {"eu-west-1", "kinesis"}, At(2024, 5, 14, 9, 0, 0)},
+      {Keys(), {"us-east-1", "sts"}, At(2024, 5, 14, 9, 0, 0)},
+  };
+  std::vector<std::string> fresh;
+  for (const Variant& v : variants) {
+    std::thread([&] {
+      fresh.push_back(ComputeSignature(r, v.keys, v.scope, v.at).signature);
+    }).join();
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < variants.size(); ++i) {
+      const Variant& v = variants[i];
+      EXPECT_EQ(ComputeSignature(r, v.keys, v.scope, v.at).signature, fresh[i])
+          << "variant " << i << ", round " << round;
+    }
+  }
+  for (size_t i = 1; i < fresh.size(); ++i) EXPECT_NE(fresh[i], fresh[0]) << "variant " << i;
 }
 
 TEST(SigV4, MalformedUrlsStillSignWithoutCrashing) {

@@ -194,6 +194,10 @@ TEST(ValueMapping, JsonAndBase64Helpers) {
   EXPECT_EQ(TransformOk("return sluice.base64_encode('hi!')"), R"("aGkh")");
   EXPECT_EQ(TransformOk("return sluice.base64_decode('aGkh')"), R"("hi!")");
   ExpectError(RunTransform("return sluice.json_decode('{oops')"), "sluice.json_decode");
+  // Text with bytes over 0x7F is checked as UTF-8 (ASCII text skips the check).
+  EXPECT_EQ(TransformOk("return sluice.json_decode('[\"caf\xc3\xa9\"]')"), "[\"caf\xc3\xa9\"]");
+  ExpectError(RunTransform("return sluice.json_decode('[\"caf\xe9 long enough\"]')"),
+              "sluice.json_decode");
   ExpectError(RunTransform("return sluice.base64_decode('***')"), "not valid base64");
 }
 
