@@ -4,6 +4,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -245,15 +246,9 @@ class LuaBuilder {
     return true;
   }
   bool StartObject() { return Open(false); }
-  bool EndObject(rapidjson::SizeType) {
-    --depth_;
-    return Added();
-  }
+  bool EndObject(rapidjson::SizeType members) { return Close(members); }
   bool StartArray() { return Open(true); }
-  bool EndArray(rapidjson::SizeType) {
-    --depth_;
-    return Added();
-  }
+  bool EndArray(rapidjson::SizeType elements) { return Close(elements); }
   bool too_deep() const { return too_deep_; }
 
  private:
@@ -262,11 +257,21 @@ class LuaBuilder {
       too_deep_ = true;
       return false;
     }
-    lua_createtable(L_, 0, 0);
+    // Sized like the table opened at the same place last time on this thread
+    // (messages of a sink have the same shape): a table grown one member at
+    // a time rehashes at every power of two.
+    const int size = opened_ < kSizeHints ? size_hints_[opened_] : 0;
+    lua_createtable(L_, is_array ? size : 0, is_array ? 0 : size);
     lua_pushvalue(L_, is_array ? array_mt_ : object_mt_);
     lua_setmetatable(L_, -2);
-    frames_[depth_++] = Frame{is_array, 0};
+    frames_[depth_++] = Frame{is_array, 0, opened_++};
     return true;
+  }
+  bool Close(rapidjson::SizeType members) {
+    const Frame& f = frames_[--depth_];
+    if (f.ordinal < kSizeHints)
+      size_hints_[f.ordinal] = static_cast<uint16_t>(std::min<rapidjson::SizeType>(members, 256));
+    return Added();
   }
   // A complete value is on top: store it in its container.
   bool Added() {
@@ -283,14 +288,20 @@ class LuaBuilder {
   struct Frame {
     bool is_array;
     lua_Integer count;
+    int ordinal;  // tables opened before this one in this parse
   };
+  static constexpr int kSizeHints = 32;
+  static thread_local uint16_t size_hints_[kSizeHints];
   lua_State* L_;
   int array_mt_, object_mt_, null_;
   // A plain array (no destructor), since a Lua memory error may longjmp out.
   Frame frames_[kMaxDepth];
   int depth_ = 0;
+  int opened_ = 0;
   bool too_deep_ = false;
 };
+
+thread_local uint16_t LuaBuilder::size_hints_[LuaBuilder::kSizeHints] = {};
 
 // ---- Lua → JSON -------------------------------------------------------------
 
