@@ -39,8 +39,29 @@ Dispatcher::~Dispatcher() {
   }
 }
 
+Dispatcher::GroupMap::iterator Dispatcher::FindOrAddGroup(const std::string& key, bool* created) {
+  auto it = groups_.find(key);
+  *created = it == groups_.end();
+  if (!*created) return it;
+  if (spare_nodes_.empty()) return groups_.try_emplace(key).first;
+  GroupMap::node_type node = std::move(spare_nodes_.back());
+  spare_nodes_.pop_back();
+  node.key() = key;  // into the old key's capacity
+  node.mapped() = Group{};
+  return groups_.insert(std::move(node)).position;
+}
+
+void Dispatcher::ForgetGroup(GroupMap::iterator it) {
+  if (spare_nodes_.size() < kSpareNodes) {
+    spare_nodes_.push_back(groups_.extract(it));
+  } else {
+    groups_.erase(it);
+  }
+}
+
 void Dispatcher::Enqueue(std::unique_ptr<Message> message, SteadyTime now) {
-  auto [it, created] = groups_.try_emplace(message->group);
+  bool created = false;
+  auto it = FindOrAddGroup(message->group, &created);
   Group& group = it->second;
   if (created) {
     group.stored = message->stored;
@@ -112,7 +133,7 @@ std::unique_ptr<Message> Dispatcher::RemoveHead(GroupMap::iterator it, SteadyTim
   --size_;
   if (!group.stored) by_progress_.Remove(&group);
   if (group.head == nullptr) {
-    groups_.erase(it);
+    ForgetGroup(it);
   } else {
     group.state = GroupState::kReady;
     ready_.PushBack(&group);
@@ -166,8 +187,7 @@ size_t Dispatcher::TakeGroup(Group* group, std::vector<std::unique_ptr<Message>>
     out->emplace_back(m);
     m = after;
   }
-  // The map node owns its key: erase through a copy held by a message.
-  groups_.erase(out->back()->group);
+  ForgetGroup(groups_.find(out->back()->group));
   return bytes;
 }
 

@@ -172,6 +172,10 @@ class Dispatcher {
   using GroupMap = std::unordered_map<std::string, Group>;
 
   GroupMap::iterator GroupOf(Message* message);
+  // The group of `key`, new (idle, empty) when there is none; `created` says which.
+  GroupMap::iterator FindOrAddGroup(const std::string& key, bool* created);
+  // Drops a group from the map, keeping its node for a later group.
+  void ForgetGroup(GroupMap::iterator it);
   // Unlinks the head (== message), then forgets the group if it is empty or
   // makes it ready for its next message.
   std::unique_ptr<Message> RemoveHead(GroupMap::iterator it, SteadyTime now);
@@ -181,6 +185,11 @@ class Dispatcher {
   size_t TakeGroup(Group* group, std::vector<std::unique_ptr<Message>>* out);
 
   GroupMap groups_;  // node-based: Group* are stable
+  // Map nodes of forgotten groups, reused for new ones: when keys rarely
+  // repeat a group lives for one message, and its node and key string would
+  // otherwise be allocated and freed per message.
+  std::vector<GroupMap::node_type> spare_nodes_;
+  static constexpr size_t kSpareNodes = 1024;
   GroupList<&Group::ready> ready_;
   size_t ready_count_ = 0;
   std::multimap<SteadyTime, Group*> backoff_;

@@ -45,6 +45,32 @@ TEST(Dispatcher, NextMessageOfGroupBecomesEligibleOnlyAfterDelivery) {
   EXPECT_EQ(Ids(d.TakeBatch(kT0, 10)), (std::vector<uint64_t>{2}));
 }
 
+// A finished group's map node is reused for the next new group: the new
+// group must start idle and empty, with nothing of the old one's state (a
+// longer key first, so the reused key string shrinks).
+TEST(Dispatcher, AGroupMadeFromAForgottenOnesNodeStartsFresh) {
+  Dispatcher d;
+  d.Enqueue(Msg(1, "public.orders:a-long-key-that-is-not-inline"), kT0);
+  auto first = d.TakeBatch(kT0, 10);
+  ASSERT_EQ(Ids(first), (std::vector<uint64_t>{1}));
+  d.Failed(first[0], kT0 + seconds(5));
+  ASSERT_EQ(Ids(d.TakeBatch(kT0 + seconds(5), 10)), (std::vector<uint64_t>{1}));
+  d.Delivered(first[0], kT0 + seconds(5));
+  EXPECT_EQ(d.group_count(), 0u);
+  EXPECT_FALSE(d.NextRetryTime().has_value());
+
+  d.Enqueue(Msg(2, "b"), kT0 + seconds(6));
+  d.Enqueue(Msg(3, "b"), kT0 + seconds(6));
+  d.Enqueue(Msg(4, "public.orders:a-long-key-that-is-not-inline"), kT0 + seconds(6));
+  EXPECT_EQ(d.group_count(), 2u);
+  EXPECT_EQ(d.size(), 3u);
+  auto batch = d.TakeBatch(kT0 + seconds(6), 10);
+  EXPECT_EQ(Ids(batch), (std::vector<uint64_t>{2, 4}));
+  EXPECT_EQ(batch[0]->group, "b");
+  d.Delivered(batch[0], kT0 + seconds(6));
+  EXPECT_EQ(Ids(d.TakeBatch(kT0 + seconds(6), 10)), (std::vector<uint64_t>{3}));
+}
+
 TEST(Dispatcher, FailedMessageBlocksOnlyItsGroupUntilRetryTime) {
   Dispatcher d;
   d.Enqueue(Msg(1, "a"), kT0);
