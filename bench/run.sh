@@ -50,6 +50,8 @@
 # --perf DIR records a CPU profile of sluice in every scenario (perf record
 # -g, attached from start to the last record; latency: the measured span) as
 # DIR/KEY.perf.data; read one with `perf report -i DIR/KEY.perf.data`.
+# BENCH_PERF_CALLGRAPH replaces perf's -g (frame pointers, which this build
+# omits), e.g. "--call-graph dwarf,32768" for inclusive costs per function.
 #
 # SLUICE_BIN picks the sluice binary (default build/src/cli/sluice) and
 # BENCH_KINESIS_BIN the endpoint (default build/tools/bench_kinesis/bench_kinesis).
