@@ -86,6 +86,13 @@ done
 # wanted KEY: whether this run includes scenario KEY.
 wanted() { [[ -z "$only" || "$only" == *",$1,"* ]]; }
 
+# The commit measured, read now: the binaries are built from the tree as it is
+# at the start (edits made while the suite runs do not change them).
+commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+  commit="$commit (with uncommitted changes)"
+fi
+
 # Sizes: the full suite, or a tenth of it.
 scale=1
 [[ "$quick" == 1 ]] && scale=10
@@ -522,10 +529,6 @@ run_latency latency_1 "$latency_rate" "$latency_seconds" 1
 
 build_dir="$(dirname "$(dirname "$(dirname "$sluice")")")"
 build_type="$(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$build_dir/CMakeCache.txt" 2>/dev/null || true)"
-commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
-  commit="$commit (with uncommitted changes)"
-fi
 cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 mem_gb="$(awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)"
 node "$repo/bench/report.mjs" --results "$results" --out "$out" \
