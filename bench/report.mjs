@@ -111,13 +111,12 @@ function targets(scenarios, latencies) {
   }
   const all = [...scenarios, ...latencies];
   if (all.length === 0) return out;
-  // CPU per change is a throughput figure: sluice running flat out against
-  // the low-CPU endpoint. At a fixed 5,000 changes/s the process also pays
-  // for waking up between changes; those rows report it as a share of a core.
-  const cpu = scenarios.filter((s) => s.endpoint === 'bench');
+  // Every scenario on the low-CPU endpoint, the fixed-rate latency runs too
+  // (there the process also pays for waking up between changes).
+  const cpu = all.filter((s) => s.endpoint === 'bench');
   if (cpu.length === 0) cpu.push(...all);
   const worstCpu = cpu.reduce((a, s) => (s.sluice_cpu_us_per_change > a.sluice_cpu_us_per_change ? s : a));
-  out.push({target: 'at most 5 µs of sluice CPU per change (throughput scenarios on the bench endpoint)',
+  out.push({target: 'at most 5 µs of sluice CPU per change (every scenario on the bench endpoint)',
             measured: `${worstCpu.sluice_cpu_us_per_change} µs (${worstCpu.key}); ` +
                 cpu.filter((s) => s.sluice_cpu_us_per_change > 5).map((s) => s.key).join(', ') +
                 (cpu.some((s) => s.sluice_cpu_us_per_change > 5) ? ' over' : 'none over'),

@@ -83,6 +83,9 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ -n "$only" && "$out_given" == 0 ]] && out=/tmp/sluice-bench-only
+if [[ -n "$perf_dir" && "$quick" == 1 ]]; then
+  echo "note: --quick scenarios can end before perf has attached (empty profiles)" >&2
+fi
 # wanted KEY: whether this run includes scenario KEY.
 wanted() { [[ -z "$only" || "$only" == *",$1,"* ]]; }
 
@@ -138,7 +141,7 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 
 # ---- Postgres, endpoint, tables ---------------------------------------------
 
-PG_EXTRA_CONF=$'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_wal_size = 4GB\nwal_sender_timeout = 0\nshared_buffers = 256MB' \
+PG_EXTRA_CONF=$'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_wal_size = 4GB\nshared_buffers = 256MB' \
   "$repo/scripts/pg.sh" start "$work/pg" "$pg_port" >/dev/null
 
 # start_endpoint DIR PORT KIND STREAM: an endpoint with a 4-shard stream.
@@ -289,36 +292,23 @@ slot_sql() {
   fi
 }
 
-# pg_recvlogical's end. Its --endpos cannot be used: it stops at the first
-# keepalive whose WAL end is past endpos, and during a large transaction the
-# walsender sends those before the transaction's changes (measured: a 300k-row
-# transaction came out empty or cut short in 4 of 6 runs). So each load is
-# followed by one row of bench_end, a table published to pg_recvlogical only
-# (publication bench_end_pub), carrying a text that nothing else contains.
-# pg_recvlogical writes to a file (cheap like /dev/null: no reader to wake),
-# whose last bytes are checked every 10 ms for the marker; the time to that
-# point is the ceiling. Prints microseconds and the bytes received.
+# pg_recvlogical's end. Its --endpos cannot be used: it is not aware of
+# transaction boundaries (its documentation says so) and here it ended early
+# inside large transactions (a 300k-row transaction came out empty or cut
+# short in 4 of 6 runs). So each load is followed by one row of bench_end, a
+# table published to pg_recvlogical only (publication bench_end_pub), carrying
+# a text that nothing else contains. pg_recvlogical writes to a file (cheap
+# like /dev/null: no reader to wake) and bench/recv_until_marker.mjs, one
+# process checking the file's last bytes every 10 ms, times it from its start
+# to the marker. Prints microseconds and the bytes received.
 end_marker="sluice-bench-end-of-load-5f2c9a"
 recv_until_marker() {
-  local file="$work/recv.out" t0 t1 recv_pid
+  local file="$work/recv.out"
   rm -f "$file"
-  t0="$(now_us)"
-  "$pg_bin/pg_recvlogical" -h 127.0.0.1 -p "$pg_port" -U postgres -d app --slot recv_bench \
-    --start -o proto_version=1 -o publication_names=bench_pub,bench_end_pub -F 0 -f "$file" \
-    2>"$work/recv.log" &
-  recv_pid=$!
-  until [[ -f "$file" ]] && tail -c 512 "$file" | LC_ALL=C grep -a -F -q "$end_marker"; do
-    if ! kill -0 "$recv_pid" 2>/dev/null; then
-      cat "$work/recv.log" >&2
-      log "pg_recvlogical ended before the end marker"
-      exit 1
-    fi
-    sleep 0.01
-  done
-  t1="$(now_us)"
-  kill "$recv_pid" 2>/dev/null || true
-  wait "$recv_pid" 2>/dev/null || true
-  echo "$((t1 - t0)) $(stat -c %s "$file")"
+  node "$repo/bench/recv_until_marker.mjs" --out "$file" --marker "$end_marker" -- \
+    "$pg_bin/pg_recvlogical" -h 127.0.0.1 -p "$pg_port" -U postgres -d app --slot recv_bench \
+    --start -o proto_version=1 -o publication_names=bench_pub,bench_end_pub -F 0 -f "$file" ||
+    { log "pg_recvlogical ended before the end marker"; exit 1; }
   rm -f "$file"
 }
 

@@ -226,18 +226,21 @@ std::string SigningKey(const Credentials& credentials, std::string_view date,
                        const SigningScope& scope) {
   // The key depends only on the secret, the day, the region and the service,
   // so each thread keeps the last one it derived (four HMACs saved on every
-  // request of a day). The one place the secret key is read.
+  // request of a day). The one place the secret key is read (and kept, as a
+  // Secret like the credentials' own, to notice a rotation).
   struct Derived {
-    std::string secret, date, region, service, key;
+    Secret secret;  // as the credentials hold it: never printed
+    std::string date, region, service, key;
   };
   thread_local Derived last;
   const std::string& secret = credentials.secret_access_key.Reveal();
-  if (last.key.empty() || last.secret != secret || last.date != date ||
+  if (last.key.empty() || last.secret.Reveal() != secret || last.date != date ||
       last.region != scope.region || last.service != scope.service) {
     std::string key = HmacSha256("AWS4" + secret, date);
     key = HmacSha256(key, scope.region);
     key = HmacSha256(key, scope.service);
-    last = {secret, std::string(date), scope.region, scope.service, HmacSha256(key, kTerminator)};
+    last = {credentials.secret_access_key, std::string(date), scope.region, scope.service,
+            HmacSha256(key, kTerminator)};
   }
   return last.key;
 }

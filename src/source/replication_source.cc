@@ -288,7 +288,9 @@ Status ReplicationSource::Stream(pg_conn* conn) {
       bool sent = false;
       SLUICE_RETURN_IF_ERROR(SendStatus(conn, &sent));
       now = clock_.Now();
-      if (sent) next_status = now + options_.status_interval;
+      // Not queued (libpq's buffer full): try again shortly, not at once, so
+      // a full handler does not turn this loop into a spin.
+      next_status = now + (sent ? options_.status_interval : options_.capacity_wait);
     }
     // Backpressure: read nothing more while the handler is full; status
     // updates above keep the connection alive meanwhile.

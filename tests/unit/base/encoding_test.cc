@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <thread>
 #include <vector>
 
 namespace sluice {
@@ -65,6 +66,33 @@ TEST(Base64, RejectsMalformed) {
 TEST(Digest, Md5AndSha256MatchKnownValues) {
   EXPECT_EQ(Md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Md5Hex("abc"), "900150983cd24fb0d6963f7d28e17f72");
+}
+
+// RFC 4231 test cases 1, 2 and 6 (a key longer than SHA-256's block).
+TEST(HmacSha256, MatchesRfc4231) {
+  EXPECT_EQ(HexLower(HmacSha256(std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(HexLower(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(HexLower(HmacSha256(std::string(131, '\xaa'),
+                                "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+// Each thread re-keys one context: a key, even an empty one, never carries
+// over from the previous call.
+TEST(HmacSha256, EveryCallUsesItsOwnKeyEvenAnEmptyOne) {
+  const std::string keyed = "5031fe3d989c6d1537a013fa6e739da23463fdaec3b70137d828e36ace221bd0";
+  const std::string empty = "e528c4d99e6177f5841f712a143b90843299a4aa181a06501422d9ca862bd2a5";
+  EXPECT_EQ(HexLower(HmacSha256("key", "data")), keyed);
+  EXPECT_EQ(HexLower(HmacSha256(std::string_view{}, "data")), empty);
+  EXPECT_EQ(HexLower(HmacSha256("", "data")), empty);
+  EXPECT_EQ(HexLower(HmacSha256("key", "data")), keyed);
+  std::string on_fresh_thread;
+  std::thread([&] { on_fresh_thread = HexLower(HmacSha256(std::string_view{}, "data")); }).join();
+  EXPECT_EQ(on_fresh_thread, empty);
 }
 
 }  // namespace

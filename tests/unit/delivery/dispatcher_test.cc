@@ -180,6 +180,25 @@ TEST(Dispatcher, SpillTakesWholeGroupsWithoutProgressOldestFirst) {
   EXPECT_EQ(Ids(d.TakeBatch(kT0 + seconds(6), 10)), (std::vector<uint64_t>{4}));
 }
 
+// Spilled groups' nodes are reused too: a stored group made from a spilled
+// slot group's node is a stored group, and is not spilled with slot groups.
+TEST(Dispatcher, GroupsMadeFromSpilledGroupsNodesKeepTheirOwnKind) {
+  Dispatcher d;
+  d.Enqueue(Msg(1, "a"), kT0);
+  d.Enqueue(Msg(2, "a"), kT0);
+  d.Enqueue(Msg(3, "b"), kT0);
+  ASSERT_EQ(Ids(d.Spill(kT0 + seconds(1), 0, 100)), (std::vector<uint64_t>{1, 2, 3}));
+  auto stored = Msg(4, "s");
+  stored->stored = true;
+  d.Enqueue(std::move(stored), kT0 + seconds(2));
+  d.Enqueue(Msg(5, "a"), kT0 + seconds(2));
+  EXPECT_EQ(d.KindOf("s"), Dispatcher::GroupKind::kStored);
+  EXPECT_EQ(d.KindOf("a"), Dispatcher::GroupKind::kSlot);
+  EXPECT_EQ(d.KindOf("b"), Dispatcher::GroupKind::kNone);
+  EXPECT_EQ(Ids(d.Spill(kT0 + seconds(9), 0, 100)), (std::vector<uint64_t>{5}));
+  EXPECT_EQ(Ids(d.TakeBatch(kT0 + seconds(9), 10)), (std::vector<uint64_t>{4}));
+}
+
 TEST(Dispatcher, SpillNeverTakesAGroupInFlightNorStoredOnes) {
   Dispatcher d;
   d.Enqueue(Msg(1, "a"), kT0);

@@ -194,11 +194,38 @@ TEST(ValueMapping, JsonAndBase64Helpers) {
   EXPECT_EQ(TransformOk("return sluice.base64_encode('hi!')"), R"("aGkh")");
   EXPECT_EQ(TransformOk("return sluice.base64_decode('aGkh')"), R"("hi!")");
   ExpectError(RunTransform("return sluice.json_decode('{oops')"), "sluice.json_decode");
-  // Text with bytes over 0x7F is checked as UTF-8 (ASCII text skips the check).
+  // Text with bytes over 0x7F is checked as UTF-8 (ASCII text skips the
+  // check): a bad byte in the first 8-byte word, in a later one, in the tail.
   EXPECT_EQ(TransformOk("return sluice.json_decode('[\"caf\xc3\xa9\"]')"), "[\"caf\xc3\xa9\"]");
   ExpectError(RunTransform("return sluice.json_decode('[\"caf\xe9 long enough\"]')"),
               "sluice.json_decode");
+  ExpectError(RunTransform("return sluice.json_decode('[\"0123456789abcdef\xe9 later word\"]')"),
+              "sluice.json_decode");
+  ExpectError(RunTransform("return sluice.json_decode('[\"0123456789abcdef012345\xe9\"]')"),
+              "sluice.json_decode");
   ExpectError(RunTransform("return sluice.base64_decode('***')"), "not valid base64");
+}
+
+// The JSON-to-Lua builder sizes each table like the table opened at the same
+// place in the previous parse on this thread. A parse of another shape (an
+// array where an object was, more tables than hints, more members than a
+// hint holds) must still give exactly its own values.
+TEST(ValueMapping, DecodingSucceedsWhateverShapeCameBefore) {
+  EXPECT_EQ(TransformOk("return sluice.json_decode('[{\"x\":1},[1,2],{\"y\":2}]')"),
+            R"([{"x":1},[1,2],{"y":2}])");
+  EXPECT_EQ(TransformOk("return sluice.json_decode('[[3],{\"k\":\"v\"},[]]')"),
+            R"([[3],{"k":"v"},[]])");
+  std::string many = "[";
+  for (int i = 0; i < 40; ++i)
+    many += (i ? ",{\\\"n\\\":" : "{\\\"n\\\":") + std::to_string(i) + "}";
+  many += ",[";
+  for (int i = 0; i < 300; ++i) many += (i ? "," : "") + std::to_string(i);
+  many += "]]";
+  std::string expected = many;
+  for (size_t at; (at = expected.find("\\\"")) != std::string::npos;) expected.erase(at, 1);
+  EXPECT_EQ(TransformOk("return sluice.json_decode('" + many + "')"), expected);
+  EXPECT_EQ(TransformOk("return sluice.json_decode('[{\"x\":1},[1,2],{\"y\":2}]')"),
+            R"([{"x":1},[1,2],{"y":2}])");
 }
 
 // ---- sandbox ---------------------------------------------------------------

@@ -88,7 +88,10 @@ bool SlotActive(const std::string& slot) {
 
 class RecordingHandler : public ChangeHandler {
  public:
-  void OnBegin(const std::shared_ptr<const model::TransactionInfo>&) override {}
+  void OnBegin(const std::shared_ptr<const model::TransactionInfo>&) override {
+    std::lock_guard<std::mutex> l(mu);
+    ++begins;
+  }
   void OnChange(model::Change change) override {
     std::lock_guard<std::mutex> l(mu);
     std::string row;
@@ -101,13 +104,17 @@ class RecordingHandler : public ChangeHandler {
     events.push_back(std::string(model::ActionName(change.action)) + " " + change.relation->name +
                      " " + row);
     relations[change.relation->name] = change.relation;
+    if (static_cast<int>(events.size()) == full_after_changes) has_capacity = false;
   }
   void OnCommit(Lsn, Lsn end_lsn) override {
     std::lock_guard<std::mutex> l(mu);
     if (auto_ack) acked = end_lsn;
     last_end = end_lsn;
   }
-  void OnIdle(Lsn) override {}
+  void OnIdle(Lsn) override {
+    std::lock_guard<std::mutex> l(mu);
+    ++idles;
+  }
   bool WaitForCapacity(std::chrono::milliseconds timeout) override {
     std::unique_lock<std::mutex> l(mu);
     ++capacity_calls;
@@ -148,6 +155,9 @@ class RecordingHandler : public ChangeHandler {
   std::map<std::string, std::shared_ptr<const model::Relation>> relations;
   bool auto_ack = true;
   bool has_capacity = true;
+  int full_after_changes = -1;  // the handler fills up after this many changes
+  int begins = 0;               // transactions begun
+  int idles = 0;                // keepalives between transactions
   Lsn acked;
   Lsn last_end;
   int reconnects = 0;
@@ -470,6 +480,51 @@ TEST_F(ReplicationIntegration, BackpressureStopsReadingUntilCapacityReturns) {
   EXPECT_TRUE(h.Events().empty());
   h.SetCapacity(true);
   EXPECT_TRUE(Eventually([&] { return h.Events().size() == 1; }));
+}
+
+// The source reads runs of buffered messages between clock readings, but it
+// asks for capacity before each one: a handler that fills up mid-transaction
+// gets nothing more until it has room again.
+TEST_F(ReplicationIntegration, AHandlerThatFillsUpMidTransactionGetsNoFurtherChange) {
+  Psql(kLogicalPort, "CREATE TABLE it_fill (id int PRIMARY KEY)");
+  RecordingHandler h;
+  h.full_after_changes = 1;
+  Running run(Settings(kLogicalPort, "it_fill"), h);
+  ASSERT_TRUE(SlotActive("it_fill"));
+  Psql(kLogicalPort, "INSERT INTO it_fill SELECT generate_series(1, 10)");
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(h.mu);
+    return h.capacity_refusals > 5;
+  }));
+  EXPECT_EQ(h.Events(), (std::vector<std::string>{"insert it_fill 1"}));
+  h.SetCapacity(true);
+  EXPECT_TRUE(Eventually([&] { return h.Events().size() == 10; }));
+  EXPECT_TRUE(run.StopAndJoin().ok());
+  Psql(kLogicalPort, "SELECT pg_drop_replication_slot('it_fill')");  // slots are few
+}
+
+// After data the source waits coalesce_wait before reading again; Stop()
+// ends that wait (here an hour long) at once.
+TEST_F(ReplicationIntegration, StopEndsTheWaitBetweenReads) {
+  // A change is in the slot before the source starts, so its first read
+  // brings data (the change, part of it, or a keepalive); the source then
+  // waits an hour before reading more.
+  Psql(kLogicalPort,
+       "CREATE TABLE it_gulp (id int PRIMARY KEY); "
+       "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'itest_pub') THEN "
+       "CREATE PUBLICATION itest_pub FOR ALL TABLES; END IF; END $$");
+  Psql(kLogicalPort, "SELECT pg_create_logical_replication_slot('it_gulp', 'pgoutput')");
+  Psql(kLogicalPort, "INSERT INTO it_gulp VALUES (1)");
+  RecordingHandler h;
+  ReplicationOptions options = FastOptions();
+  options.coalesce_wait = std::chrono::hours(1);
+  Running run(Settings(kLogicalPort, "it_gulp"), h, options);
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(h.mu);
+    return h.begins + h.idles > 0;
+  }));
+  EXPECT_TRUE(run.StopAndJoin().ok());
+  Psql(kLogicalPort, "SELECT pg_drop_replication_slot('it_gulp')");
 }
 
 TEST_F(ReplicationIntegration, SecondSourceOnBusySlotRetries) {
