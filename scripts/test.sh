@@ -4,12 +4,12 @@
 #   scripts/test.sh
 #
 # Stages: setup -> build (build/, Ninja) -> clang-format check -> ctest labels unit, integration,
-# compat, e2e -> unit tests under ASan+UBSan (build-asan/) -> fuzz smoke (clang, build-fuzz/,
+# compat, e2e -> bench smoke (bench/run.sh --quick) -> unit tests under ASan+UBSan (build-asan/) -> fuzz smoke (clang, build-fuzz/,
 # ctest -L fuzz). Every stage
 # runs even if an earlier test stage failed; the exit status is non-zero if
 # any failed. Environment knobs:
 #   SLUICE_TEST_JOBS     parallel build/test jobs (default: nproc)
-#   SLUICE_TEST_SKIP     space-separated stages to skip: setup format unit integration compat e2e sanitize fuzz
+#   SLUICE_TEST_SKIP     space-separated stages to skip: setup format unit integration compat e2e bench sanitize fuzz
 #   SLUICE_TEST_BENCH=0  skip building the benchmarks (built by default so they keep compiling)
 #   SLUICE_BUILD_DIR / SLUICE_ASAN_BUILD_DIR / SLUICE_FUZZ_BUILD_DIR   build directories
 #   SLUICE_OUTAGE_SECONDS  length of the Kinesis outage in e2e.outage (default 20 here so the
@@ -69,6 +69,22 @@ run_ctest compat '^compat$' ignore
 # End-to-end files each start their own Postgres and emulator on free ports,
 # but share two cores with the emulator: run them one at a time.
 run_ctest e2e '^e2e$' error
+
+if ! skipped bench && [[ "${SLUICE_TEST_BENCH:-1}" == 1 ]]; then
+  # The benchmark suite at a tenth of its size: it must run end to end, every
+  # record must arrive and per-key order must hold (its figures are not
+  # judged here: a loaded CI machine is no place for them).
+  stage "bench smoke (bench/run.sh --quick)"
+  if ! bench/run.sh --quick --out "$build/bench-smoke" ||
+     ! node -e '
+       const r = JSON.parse(require("fs").readFileSync(process.argv[1]));
+       const bad = [...r.scenarios, ...r.latency].filter((s) =>
+         s.order_violations !== 0 || (s.records_received != null && s.records_received !== s.changes));
+       for (const s of bad) console.error(`${s.key}: ${s.order_violations} order violations, ${s.records_received} of ${s.changes} records`);
+       process.exit(bad.length ? 1 : 0);' "$build/bench-smoke/latest.json"; then
+    failed+=(bench)
+  fi
+fi
 
 if ! skipped sanitize; then
   # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
