@@ -312,6 +312,24 @@ recv_until_marker() {
   rm -f "$file"
 }
 
+# --perf: a CPU profile of the running sluice as $perf_dir/KEY.perf.data.
+# perf -p follows the threads that exist when it attaches: it waits for the
+# sender threads first (the profile misses sluice's first milliseconds).
+perf_pid=""
+perf_start() {
+  [[ -n "$perf_dir" ]] || return 0
+  while (( $(ls "/proc/$sluice_pid/task" 2>/dev/null | wc -l) < 4 )); do sleep 0.01; done
+  perf record -q -e cpu-clock ${BENCH_PERF_CALLGRAPH:--g} -F 1999 -p "$sluice_pid" \
+    -o "$perf_dir/$1.perf.data" 2>"$perf_dir/$1.perf.log" &
+  perf_pid=$!
+}
+perf_stop() {
+  [[ -n "$perf_pid" ]] || return 0
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  perf_pid=""
+}
+
 results="$work/results.jsonl"
 : >"$results"
 
@@ -348,14 +366,7 @@ run_throughput() {
   ep_ticks0="$(endpoint_ticks "$ep_dir")"
   start_us="$(now_us)"
   start_sluice "$config" "$log_file"
-  local perf_pid=""
-  if [[ -n "$perf_dir" ]]; then
-    # perf -p follows the threads that exist when it attaches: wait for the
-    # sender threads (the profile misses sluice's first milliseconds).
-    while (( $(ls "/proc/$sluice_pid/task" 2>/dev/null | wc -l) < 4 )); do sleep 0.01; done
-    perf record -q -e cpu-clock ${BENCH_PERF_CALLGRAPH:--g} -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
-    perf_pid=$!
-  fi
+  perf_start "$key"
   local poll=0.05
   # The endpoint timestamps the last record itself; each /stats costs it O(records).
   [[ "$ep_kind" == bench ]] && poll=0.5
@@ -365,10 +376,7 @@ run_throughput() {
   cpu_ticks="$(proc_cpu_ticks "$sluice_pid")"
   hwm_kb="$(proc_hwm_kb "$sluice_pid")"
   ep_ticks=$(($(endpoint_ticks "$ep_dir") - ep_ticks0))
-  if [[ -n "$perf_pid" ]]; then
-    kill -INT "$perf_pid" 2>/dev/null || true
-    wait "$perf_pid" 2>/dev/null || true
-  fi
+  perf_stop
   stop_sluice
   local stats=null order=null end_us="$seen_us"
   if [[ "$ep_kind" == bench ]]; then
@@ -456,11 +464,7 @@ run_latency() {
   ticks0="$(proc_cpu_ticks "$sluice_pid")"
   ep_ticks0="$(endpoint_ticks "$work/kinesis")"
   start_us="$(now_us)"
-  local perf_pid=""
-  if [[ -n "$perf_dir" ]]; then
-    perf record -q -e cpu-clock ${BENCH_PERF_CALLGRAPH:--g} -F 1999 -p "$sluice_pid" -o "$perf_dir/$key.perf.data" 2>"$perf_dir/$key.perf.log" &
-    perf_pid=$!
-  fi
+  perf_start "$key"
 
   # Delivered changes once a second, for the plot (bounded; ends with $work).
   local samples="$work/delivered-$key.txt" done_flag="$work/$key.done"
@@ -491,10 +495,7 @@ run_latency() {
   cpu_ticks=$(($(proc_cpu_ticks "$sluice_pid") - ticks0))
   hwm_kb="$(proc_hwm_kb "$sluice_pid")"
   ep_ticks=$(($(endpoint_ticks "$work/kinesis") - ep_ticks0))
-  if [[ -n "$perf_pid" ]]; then
-    kill -INT "$perf_pid" 2>/dev/null || true
-    wait "$perf_pid" 2>/dev/null || true
-  fi
+  perf_stop
   touch "$done_flag"
   wait "$sampler" || true
   local stats
