@@ -90,6 +90,7 @@ function latencyFigures(r) {
     sluice_peak_rss_mb: round(r.sluice_hwm_kb / 1024),
     endpoint_cpu_pct_of_core: round((100 * r.endpoint_cpu_ticks / r.hz) / seconds, 1),
     order_violations: r.endpoint_stats?.order_violations ?? null,
+    records_received: r.endpoint_stats?.records ?? null,
     latency_ms: l ? {count: l.count, p50: ms(l.p50), p90: ms(l.p90), p99: ms(l.p99),
                      p999: ms(l.p999), max: ms(l.max), mean: ms(l.mean)} : null,
     per_second: readRate(r.pgbench_progress_file, r.delivered_file, r.start_us),

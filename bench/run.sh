@@ -6,7 +6,7 @@
 #
 # Writes DIR/latest.md (a table), DIR/latest.json (every figure and the raw
 # measurements) and the plots DIR/throughput.png and DIR/latency.png
-# (DIR defaults to bench/results). The default run takes 2-3 minutes on a
+# (DIR defaults to bench/results). The default run takes 2-4 minutes on a
 # 2-core machine; --quick runs every scenario at a tenth of its size and the
 # latency runs for 10 s (a smoke test, under a minute; start-up dominates its
 # figures).
@@ -318,7 +318,10 @@ recv_until_marker() {
 perf_pid=""
 perf_start() {
   [[ -n "$perf_dir" ]] || return 0
-  while (( $(ls "/proc/$sluice_pid/task" 2>/dev/null | wc -l) < 4 )); do sleep 0.01; done
+  while (( $(ls "/proc/$sluice_pid/task" 2>/dev/null | wc -l) < 4 )); do
+    kill -0 "$sluice_pid" 2>/dev/null || return 0  # wait_delivered reports it
+    sleep 0.01
+  done
   perf record -q -e cpu-clock ${BENCH_PERF_CALLGRAPH:--g} -F 1999 -p "$sluice_pid" \
     -o "$perf_dir/$1.perf.data" 2>"$perf_dir/$1.perf.log" &
   perf_pid=$!
@@ -456,6 +459,9 @@ run_latency() {
   local log_file="$work/sluice-$key.log"
   start_sluice "$work/sluice-$key.yaml" "$log_file"
   # Warm up: the first records open the connection and describe the stream.
+  # The endpoint counts from a reset, so the wait sees these 100 and nothing
+  # of the scenario before; the measured span starts from a second reset.
+  endpoint_reset
   psql_ -c "$(insert_rows 100)" >/dev/null
   wait_delivered "$endpoint_kind" 100 "$log_file" 60 0.05
   endpoint_reset

@@ -12,9 +12,9 @@ set ylabel "rows/s"
 set format y "%.0s%c"
 set yrange [0:*]
 set grid ytics
-set key top right
+set key outside top center horizontal
 set xtics nomirror scale 0 font "sans,9"
 set bmargin 4
-plot data using 2:xtic(1) title "pg_recvlogical (to /dev/null)" lc rgb "#8c8c8c", \
+plot data using 2:xtic(1) title "pg_recvlogical (to a file)" lc rgb "#8c8c8c", \
      '' using 3 title "sluice (to the endpoint)" lc rgb "#1f77b4", \
      '' using ($0):($2 > $3 ? $2 : $3):(sprintf("%.2f×", $4)) with labels offset 0,0.8 font "sans,9" notitle

@@ -11,6 +11,7 @@
 #   SLUICE_TEST_JOBS     parallel build/test jobs (default: nproc)
 #   SLUICE_TEST_SKIP     space-separated stages to skip: setup format unit integration compat e2e bench sanitize fuzz
 #   SLUICE_TEST_BENCH=0  skip building the benchmarks (built by default so they keep compiling)
+#                        and so the bench smoke stage too
 #   SLUICE_BUILD_DIR / SLUICE_ASAN_BUILD_DIR / SLUICE_FUZZ_BUILD_DIR   build directories
 #   SLUICE_OUTAGE_SECONDS  length of the Kinesis outage in e2e.outage (default 20 here so the
 #                          run stays short; 180 gives the full several-minute outage)
@@ -75,13 +76,18 @@ if ! skipped bench && [[ "${SLUICE_TEST_BENCH:-1}" == 1 ]]; then
   # record must arrive and per-key order must hold (its figures are not
   # judged here: a loaded CI machine is no place for them).
   stage "bench smoke (bench/run.sh --quick)"
-  if ! bench/run.sh --quick --out "$build/bench-smoke" ||
+  if ! SLUICE_BIN="$build/src/cli/sluice" BENCH_KINESIS_BIN="$build/tools/bench_kinesis/bench_kinesis" \
+       bench/run.sh --quick --out "$build/bench-smoke" ||
      ! node -e '
        const r = JSON.parse(require("fs").readFileSync(process.argv[1]));
-       const bad = [...r.scenarios, ...r.latency].filter((s) =>
-         s.order_violations !== 0 || (s.records_received != null && s.records_received !== s.changes));
+       const all = [...r.scenarios, ...r.latency];
+       const want = ["big_txn", "single_txns", "hot_updates", "wide_rows", "lua_transform",
+                     "kinesalite", "latency", "latency_1"];
+       const missing = want.filter((k) => !all.some((s) => s.key === k));
+       if (missing.length) console.error(`scenarios missing: ${missing.join(", ")}`);
+       const bad = all.filter((s) => s.order_violations !== 0 || s.records_received !== s.changes);
        for (const s of bad) console.error(`${s.key}: ${s.order_violations} order violations, ${s.records_received} of ${s.changes} records`);
-       process.exit(bad.length ? 1 : 0);' "$build/bench-smoke/latest.json"; then
+       process.exit(missing.length || bad.length ? 1 : 0);' "$build/bench-smoke/latest.json"; then
     failed+=(bench)
   fi
 fi

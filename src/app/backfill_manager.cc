@@ -11,6 +11,7 @@
 
 #include "app/router.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "source/backfill_sql.h"
 #include "source/pg_connection.h"
 
@@ -164,7 +165,10 @@ Status BackfillManager::Start() {
       jobs_.push_back(std::move(job));
     }
   }
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("backfill:" + db_.name);
+    Run();
+  });
   return OkStatus();
 }
 

@@ -11,6 +11,7 @@
 #include "app/router.h"
 #include "app/service_control.h"
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "delivery/ack_tracker.h"
 #include "delivery/sink_runner.h"
 #include "sink/kinesis/client.h"
@@ -188,6 +189,7 @@ Status Service::Start() {
     }
     Database* raw = db.get();
     db->thread = std::thread([this, raw] {
+      NameThisThread("source:" + raw->settings->name);
       Status st = raw->source->Run();
       if (!st.ok()) {
         SLUICE_LOG_ERROR("database {}: {}", raw->settings->name, st.error().message());

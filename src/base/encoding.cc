@@ -165,9 +165,13 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
     return std::string(reinterpret_cast<char*>(out), len);
   }
   // The one-shot API, should the context be unusable.
+  // Empty if that fails too: a request signed with it is refused, loudly.
   unsigned int one_shot_len = 0;
-  HMAC(EVP_sha256(), key_bytes, static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &one_shot_len);
+  if (HMAC(EVP_sha256(), key_bytes, static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
+           &one_shot_len) == nullptr) {
+    return {};
+  }
   return std::string(reinterpret_cast<char*>(out), one_shot_len);
 }
 

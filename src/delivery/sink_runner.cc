@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "base/thread_name.h"
 #include "delivery/message_store.h"
 #include "sink/kinesis/put_records.h"
 
@@ -89,10 +90,18 @@ Status SinkRunner::Start() {
     }
     for (auto& maker : makers) {
       ++active_senders_;
-      senders_.emplace_back([this, m = std::move(maker)]() mutable { SenderLoop(std::move(m)); });
+      senders_.emplace_back([this, m = std::move(maker)]() mutable {
+        NameThisThread("send:" + options_.sink_name);
+        SenderLoop(std::move(m));
+      });
     }
   }
-  if (store_ != nullptr) store_thread_ = std::thread([this] { StoreLoop(); });
+  if (store_ != nullptr) {
+    store_thread_ = std::thread([this] {
+      NameThisThread("store:" + options_.sink_name);
+      StoreLoop();
+    });
+  }
   return OkStatus();
 }
 

@@ -503,12 +503,13 @@ TEST_F(ReplicationIntegration, AHandlerThatFillsUpMidTransactionGetsNoFurtherCha
   Psql(kLogicalPort, "SELECT pg_drop_replication_slot('it_fill')");  // slots are few
 }
 
-// After data the source waits coalesce_wait before reading again; Stop()
-// ends that wait (here an hour long) at once.
+// After data the source reads once more at once and, finding nothing, waits
+// coalesce_wait before reading again; Stop() ends that wait (here an hour
+// long) at once. (Without that, this test hangs until ctest's timeout.)
 TEST_F(ReplicationIntegration, StopEndsTheWaitBetweenReads) {
   // A change is in the slot before the source starts, so its first read
-  // brings data (the change, part of it, or a keepalive); the source then
-  // waits an hour before reading more.
+  // brings data (the change, part of it, or a keepalive); soon after, the
+  // source is in its hour-long wait.
   Psql(kLogicalPort,
        "CREATE TABLE it_gulp (id int PRIMARY KEY); "
        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'itest_pub') THEN "
