@@ -38,15 +38,19 @@ for key in "${list[@]}"; do
     echo
     echo "## Samples per thread kind (share of sluice's CPU; senders summed)"
     perf script -i "$data" -F comm,tid 2>/dev/null | awk '{print $1}' | sort | uniq -c |
-      sort -rn | awk '{n[NR] = $1; t[NR] = $2; s += $1} END {for (i = 1; i <= NR; i++) printf "%5.1f%%  %s\n", 100 * n[i] / s, t[i]}'
+      sort -rn | awk '{n[NR] = $1; t[NR] = $2; s += $1} END {for (i = 1; i <= NR; i++) printf "%5.1f%%  %s\n", 100 * n[i] / s, t[i]}' || true
     echo
-    echo "## Self time by library and function (top 40)"
+    echo "## Self time by library"
+    perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -12 || true
+    echo
+    echo "## Self time by library and function (top 40; libcrypto's unnamed addresses are its SHA-256 code)"
     perf report -i "$data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -40 | cut -c1-160
+      grep -v '^#' | grep -v '^$' | head -40 | cut -c1-160 || true
     echo
     echo "## Inclusive time (children) of sluice's functions (top 60)"
     perf report -i "$data" --children --sort sym --stdio -g none 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | grep -v '0x0000\|(inlined)\|\[k\]' | head -60 | cut -c1-160
+      grep -v '^#' | grep -v '^$' | grep -v '0x0000\|(inlined)\|\[k\]' | head -60 | cut -c1-160 || true
   } >"$out/$key.txt"
   echo "wrote $out/$key.txt"
 done
