@@ -1,5 +1,6 @@
 #include "api/params.h"
 
+#include <arpa/inet.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
@@ -228,6 +229,14 @@ Result<BackfillRequest> ParseBackfillBody(std::string_view body) {
                  "column");
   }
   return request;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "[::1]") return true;
+  if (host.size() > 15) return false;  // longer than any dotted IPv4 address
+  const std::string text(host);
+  in_addr addr{};
+  return inet_pton(AF_INET, text.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
 }
 
 }  // namespace sluice::api

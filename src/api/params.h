@@ -62,4 +62,10 @@ Result<BackfillRequest> ParseBackfillBody(std::string_view body);
 // '"', '\\' and control characters escaped.
 std::string QuoteForMessage(std::string_view text);
 
+// Whether a URL's or Host header's host part names this machine: localhost,
+// [::1] or a literal IPv4 address in 127.0.0.0/8 (not any name that merely
+// starts with "127."). The server's DNS-rebinding check and the CLI's
+// "no token over plain http to another host" rule both use it.
+bool IsLoopbackHost(std::string_view host);
+
 }  // namespace sluice::api

@@ -1,6 +1,5 @@
 #include "api/server.h"
 
-#include <arpa/inet.h>
 #include <httplib.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -93,16 +92,6 @@ std::string_view HostPart(std::string_view hostport) {
     return close == std::string_view::npos ? hostport : hostport.substr(0, close + 1);
   }
   return hostport.substr(0, hostport.rfind(':'));
-}
-
-// localhost, [::1] or a literal IPv4 address in 127.0.0.0/8 (not any name
-// that merely starts with "127.").
-bool IsLoopbackName(std::string_view host) {
-  if (host == "localhost" || host == "[::1]") return true;
-  if (host.size() > 15) return false;
-  const std::string text(host);
-  in_addr addr{};
-  return inet_pton(AF_INET, text.c_str(), &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
 }
 
 // RFC 9112: a request has a body only with Content-Length or
@@ -348,9 +337,9 @@ void Server::Impl::Handle(const Request& req, Response& res, const ContentReader
   // DNS rebinding: a web page whose name resolves to 127.0.0.1 could make a
   // browser read the unauthenticated /metrics or console. Served on loopback,
   // sluice answers only requests addressed to a loopback name.
-  if (IsLoopbackName(HostPart(options.listen))) {
+  if (IsLoopbackHost(HostPart(options.listen))) {
     const std::string host = req.get_header_value("Host");
-    if (!host.empty() && !IsLoopbackName(HostPart(host))) {
+    if (!host.empty() && !IsLoopbackHost(HostPart(host))) {
       ReplyError(res, 403,
                  "Host " + QuoteForMessage(host) +
                      " is not a loopback name: sluice on a loopback address answers only "

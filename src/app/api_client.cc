@@ -1,11 +1,12 @@
 #include "app/api_client.h"
 
-#include <arpa/inet.h>
 #include <rapidjson/error/en.h>
 
 #include <cctype>
 #include <chrono>
 #include <utility>
+
+#include "api/params.h"
 
 namespace sluice::app {
 namespace {
@@ -82,11 +83,7 @@ Result<ApiAddress> ResolveApiAddress(const config::Settings& settings,
   // The token goes with every request: never in clear over a network.
   std::string_view host =
       rest.starts_with('[') ? rest.substr(0, rest.find(']') + 1) : rest.substr(0, rest.rfind(':'));
-  in_addr v4{};
-  const std::string host_text(host);
-  const bool loopback =
-      host == "localhost" || host == "[::1]" ||
-      (inet_pton(AF_INET, host_text.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
+  const bool loopback = api::IsLoopbackHost(host);
   if (scheme == "http" && !loopback) {
     return Error(ErrorCode::kInvalidArgument,
                  "--api " + std::string(override_url) +

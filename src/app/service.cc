@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "api/params.h"
 #include "api/server.h"
 #include "api/token.h"
 #include "app/backfill_manager.h"
@@ -169,9 +170,7 @@ Status Service::Start() {
   SLUICE_LOG_INFO("API, metrics and console on http://{}", settings_.api.listen);
   {
     const std::string& listen = settings_.api.listen;
-    const bool loopback = listen.starts_with("127.") || listen.starts_with("localhost:") ||
-                          listen.starts_with("[::1]:");
-    if (!loopback) {
+    if (!api::IsLoopbackHost(listen.substr(0, listen.rfind(':')))) {
       SLUICE_LOG_WARN(
           "api.listen {} is not a loopback address: the API, /metrics and the console are "
           "reachable from the network over plain HTTP; put a TLS proxy in front and keep the "

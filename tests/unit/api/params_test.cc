@@ -159,5 +159,15 @@ TEST(ParseBackfillBody, QuotesUnknownMemberNamesSafely) {
             "start_position)");
 }
 
+TEST(IsLoopbackHost, NamesThisMachineOnlyByLoopbackNamesAndAddresses) {
+  for (const char* host : {"localhost", "[::1]", "127.0.0.1", "127.255.0.9"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+  for (const char* host : {"", "127.evil.example", "127.0.0.1.evil.example", "128.0.0.1",
+                           "localhost.evil.example", "[::2]", "0.0.0.0", "10.0.0.1"}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+}
+
 }  // namespace
 }  // namespace sluice::api
