@@ -531,7 +531,7 @@ bool Transient(const Error& e) {
 
 bool BackfillManager::ReadPage(Job& job) {
   pg_conn* conn = conn_->conn.get();
-  auto transient = [&](const Error& e) {
+  auto retry_later = [&](const Error& e) {
     // A lost connection or a busy server: reconnect and try this page again.
     ++job.failures;
     job.retry_at = clock_.Now() + std::min(milliseconds(500) * job.failures, milliseconds(30000));
@@ -544,7 +544,7 @@ bool BackfillManager::ReadPage(Job& job) {
   if (!job.table) {
     auto table = source::DescribeBackfillTable(conn, job.record.table, job.record.sort_column);
     if (!table.ok()) {
-      if (Transient(table.error())) return transient(table.error());
+      if (Transient(table.error())) return retry_later(table.error());
       Fail(job, table.error().message());
       return true;
     }
@@ -561,7 +561,7 @@ bool BackfillManager::ReadPage(Job& job) {
   const uint64_t page = job.next_page;
   Watermark w{job.record.id, pages_.run(), page, false, job.table->relation->oid};
   auto low = source::EmitBackfillWatermark(conn, WatermarkContent(w));
-  if (!low.ok()) return transient(low.error());
+  if (!low.ok()) return retry_later(low.error());
   size_t limit;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -572,19 +572,18 @@ bool BackfillManager::ReadPage(Job& job) {
       source::ReadBackfillPage(conn, *job.table, job.next_after, job.record.start_position, limit);
   if (!rows.ok()) {
     const Error& e = rows.error();
-    // A column dropped or added since the table was described: describe it
-    // again and read this page again (its low watermark then repeats,
-    // which the router ignores).
-    const bool layout_changed = e.message().find("42703") != std::string::npos;
-    if (layout_changed && job.failures < 3) {
+    // A column (or the table) gone since the table was described: describe
+    // it again and read this page again (its low watermark then repeats,
+    // which the router ignores); a dropped table then fails there.
+    if (e.code() == ErrorCode::kNotFound && job.failures < 3) {
       job.table.reset();
-      return transient(e);
+      return retry_later(e);
     }
-    if (e.message().find("57014") != std::string::npos) {  // statement timeout: smaller pages
+    if (e.code() == ErrorCode::kTimeout) {  // statement_timeout: smaller pages
       std::lock_guard<std::mutex> lock(mu_);
       job.page_size = std::max(kMinPageSize, job.page_size / 4);
     }
-    if (Transient(e)) return transient(e);
+    if (Transient(e)) return retry_later(e);
     // Close the page's window in the router (it records changed keys until
     // it sees the high watermark); nothing is read for it.
     w.high = true;
@@ -601,7 +600,7 @@ bool BackfillManager::ReadPage(Job& job) {
   auto high = source::EmitBackfillWatermark(conn, WatermarkContent(w));
   if (!high.ok()) {
     pages_.Forget(job.record.id, page);
-    return transient(high.error());  // the same page number again: its low is a duplicate
+    return retry_later(high.error());  // the same page number again: its low is a duplicate
   }
   job.failures = 0;
   job.outstanding.push_back({page, job.next_after, last_key, count, std::nullopt});

@@ -54,9 +54,11 @@ Result<PgResult> Exec(pg_conn* conn, const std::string& sql, const std::vector<P
   const char* sqlstate = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
   const std::string why = LibpqMessage(PQerrorMessage(conn));
   const std::string_view state = sqlstate ? sqlstate : "";
-  // undefined_table / undefined_column: dropped or renamed since described.
-  const ErrorCode code = state == "42P01" || state == "42703"
-                             ? ErrorCode::kNotFound
+  // undefined_table / undefined_column: dropped or renamed since described;
+  // query_canceled by statement_timeout: the statement took too long.
+  const ErrorCode code = state == "42P01" || state == "42703" ? ErrorCode::kNotFound
+                         : state == "57014"
+                             ? ErrorCode::kTimeout
                              : ClassifyServerError(state, why, PQstatus(conn) == CONNECTION_BAD);
   return Error(code, fmt::format("{} failed: {}{}", what, why,
                                  sqlstate ? fmt::format(" (SQLSTATE {})", sqlstate) : ""));

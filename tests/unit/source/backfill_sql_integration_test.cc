@@ -475,6 +475,22 @@ TEST_F(BackfillSql, DroppedTableFailsThePageNamingIt) {
   EXPECT_NE(rows.error().message().find("public.bf_dropped"), std::string::npos);
 }
 
+// A page read cut off by statement_timeout is a timeout (the manager then
+// reads smaller pages), not a server error that fails the backfill.
+TEST_F(BackfillSql, StatementTimeoutIsATimeout) {
+  Sql("CREATE TABLE bf_locked (id int PRIMARY KEY)");
+  BackfillTable table = Describe("public.bf_locked");
+  auto locker = Connect(Settings(), ConnectionKind::kNormal);
+  ASSERT_TRUE(locker.ok()) << locker.error().message();
+  PQclear(PQexec(locker->get(), "BEGIN; LOCK TABLE bf_locked IN ACCESS EXCLUSIVE MODE"));
+  PQclear(PQexec(conn_.get(), "SET statement_timeout = '200ms'"));
+  auto page = ReadBackfillPage(conn_.get(), table, {}, std::nullopt, 3);
+  PQclear(PQexec(conn_.get(), "RESET statement_timeout"));
+  PQclear(PQexec(locker->get(), "ROLLBACK"));
+  ASSERT_FALSE(page.ok());
+  EXPECT_EQ(page.error().code(), ErrorCode::kTimeout) << page.error().message();
+}
+
 TEST_F(BackfillSql, EmitBackfillWatermarkReturnsTheMessagesLsn) {
   Sql("SELECT pg_create_logical_replication_slot('bf_marks', 'test_decoding')");
   const std::string content = R"({"backfill":7,"run":"r","page":0,"mark":"low","table_oid":1})";
