@@ -24,9 +24,19 @@ SinkRunner::Origin OriginOf(const model::Change& change) {
   return {change.txn ? change.txn->commit_lsn.value() : 0, change.commit_idx};
 }
 
+// "schema.table" of the message's change into *out, reusing its capacity.
+void AssignTableOf(const Message& m, std::string* out) {
+  if (!m.change.relation) {
+    out->assign("?");
+    return;
+  }
+  out->assign(m.change.relation->schema).append(".").append(m.change.relation->name);
+}
+
 std::string TableOf(const Message& m) {
-  if (!m.change.relation) return "?";
-  return m.change.relation->schema + "." + m.change.relation->name;
+  std::string table;
+  AssignTableOf(m, &table);
+  return table;
 }
 
 }  // namespace
@@ -452,15 +462,9 @@ void SinkRunner::SucceedLocked(Message* m, SteadyTime now, StoreWork& work,
     DeliveredMessage& d = delivered_ring_[delivered_next_];
     delivered_next_ = (delivered_next_ + 1) % kDeliveredKept;
     d.id = owned->id;
-    // Assigned in place: the ring's strings keep their capacity, so this
-    // costs no allocation per delivered message.
-    if (owned->change.relation) {
-      d.table.assign(owned->change.relation->schema)
-          .append(".")
-          .append(owned->change.relation->name);
-    } else {
-      d.table.assign("?");
-    }
+    // In place: the ring's strings keep their capacity, so this costs no
+    // allocation per delivered message.
+    AssignTableOf(*owned, &d.table);
     d.action = owned->change.action;
     d.commit_lsn = owned->change.txn ? owned->change.txn->commit_lsn : Lsn();
     d.commit_time_us = commit_us;
@@ -961,6 +965,12 @@ std::unique_ptr<Message> SinkRunner::TakeFromSpillBufferLocked(uint64_t id) {
   return nullptr;
 }
 
+void SinkRunner::WakeAll() {
+  cv_.notify_all();
+  senders_cv_.notify_all();
+  store_cv_.notify_all();
+}
+
 Result<ActionCount> SinkRunner::Redeliver(Selection selection, uint64_t id) {
   if (selection == Selection::kAll) {
     return Error(ErrorCode::kInvalidArgument, "redeliver takes one message or the failed ones");
@@ -1016,9 +1026,7 @@ Result<ActionCount> SinkRunner::Redeliver(Selection selection, uint64_t id) {
     return Error(ErrorCode::kNotFound,
                  "sink " + options_.sink_name + " holds no message " + std::to_string(id));
   }
-  cv_.notify_all();
-  senders_cv_.notify_all();
-  store_cv_.notify_all();
+  WakeAll();
   return count;
 }
 
@@ -1098,9 +1106,7 @@ Result<ActionCount> SinkRunner::Discard(Selection selection, uint64_t id) {
     return Error(ErrorCode::kNotFound,
                  "sink " + options_.sink_name + " holds no message " + std::to_string(id));
   }
-  cv_.notify_all();
-  senders_cv_.notify_all();
-  store_cv_.notify_all();
+  WakeAll();
   return count;
 }
 
@@ -1112,9 +1118,7 @@ void SinkRunner::SetPaused(bool paused) {
     if (!paused) last_success_ = clock_.Now();  // paused time is not a stall
   }
   SLUICE_LOG_INFO("sink {}: {}", options_.sink_name, paused ? "paused" : "resumed");
-  cv_.notify_all();
-  senders_cv_.notify_all();
-  store_cv_.notify_all();
+  WakeAll();
 }
 
 Result<SinkBacklog> SinkRunner::Backlog() {

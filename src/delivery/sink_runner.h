@@ -252,6 +252,9 @@ class SinkRunner {
   struct StoreWork;
 
   void SenderLoop(std::unique_ptr<RecordMaker> maker);
+  // After an operator action (redeliver, discard, pause): every waiting
+  // thread looks at the sink again.
+  void WakeAll();
   // Whether a sender that just sent should wait for more changes first.
   bool LingerWorthwhileLocked() const;
   // Makes records, sends them and records outcomes for one batch. Called
