@@ -14,7 +14,7 @@
 # bench is tools/bench_kinesis (build/tools/bench_kinesis/bench_kinesis, or
 # BENCH_KINESIS_BIN; build it with `ninja -C build bench_kinesis`): plain HTTP
 # on 127.0.0.1:PORT, BENCH_KINESIS_SHARDS shards (default 4), PutRecords
-# requests up to BENCH_KINESIS_MAX_REQUEST_MIB (default 5), every stream
+# requests up to BENCH_KINESIS_MAX_REQUEST_MIB (default 10, SPEC §4), every stream
 # exists, nothing is stored; it measures commit-to-arrival latency (GET /stats,
 # POST /reset). stop writes its final stats to DIR/stats.json.
 set -euo pipefail

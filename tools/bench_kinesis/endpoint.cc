@@ -9,33 +9,15 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/json_text.h"
+
 namespace bench_kinesis {
 namespace {
 
+using sluice::AppendJsonString;  // U+FFFD for bytes that are not UTF-8
+
 constexpr std::string_view kTargetPrefix = "Kinesis_20131202.";
 constexpr const char* kAmzJson = "application/x-amz-json-1.1";
-
-void AppendJsonString(std::string_view text, std::string* out) {
-  out->push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out->append(escaped);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 template <typename T>
 void AppendNumber(T value, std::string* out) {

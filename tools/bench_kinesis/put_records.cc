@@ -4,6 +4,7 @@
 
 #include <array>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 namespace bench_kinesis {
@@ -220,17 +221,6 @@ bool TwoDigits(std::string_view text, size_t at, int* out) {
   return true;
 }
 
-// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (March-based
-// year, so the leap day is last; 400-year eras of 146097 days).
-int64_t DaysFromCivil(int year, int month, int day) {
-  year -= month <= 2;
-  const int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const int64_t year_of_era = year - era * 400;
-  const int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  return era * 146097 + day_of_era - 719468;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- public
@@ -285,9 +275,10 @@ std::optional<int64_t> ParseIsoTimestampUs(std::string_view text) {
       !TwoDigits(text, 17, &second)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return std::nullopt;
-  }
+  const std::chrono::year_month_day date{std::chrono::year(century * 100 + year2),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
   int64_t micros = 0;
   const size_t end = text.size() - 1;  // the 'Z'
   if (end > 19) {
@@ -300,7 +291,7 @@ std::optional<int64_t> ParseIsoTimestampUs(std::string_view text) {
       scale /= 10;
     }
   }
-  const int64_t days = DaysFromCivil(century * 100 + year2, month, day);
+  const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
   const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second;
   return seconds * 1000000 + micros;
 }

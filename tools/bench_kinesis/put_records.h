@@ -29,9 +29,11 @@ inline constexpr size_t kMaxRecordsPerRequest = 500;
 // "Each record in the request can be as large as 1 MiB" (data blob + partition
 // key; the default when a stream sets no MaxRecordSizeInKiB).
 inline constexpr size_t kMaxRecordBytes = 1024 * 1024;
-// The request limit including partition keys: 10 MiB, as SPEC §4 and
-// sluice's kinesis/limits.h (AWS documented 5 MiB before; --max-request-mib 5
-// checks that).
+// The request limit including partition keys: 10 MiB, as SPEC §4 (AWS
+// documented 5 MiB before; --max-request-mib 5 checks that). These limits are
+// written here from the documentation, not taken from sluice's
+// sink/kinesis/limits.h, so that a wrong limit in sluice shows up as a
+// rejected request instead of being agreed with.
 inline constexpr size_t kDefaultMaxRequestBytes = 10 * 1024 * 1024;
 // PartitionKey: "Length Constraints: Minimum length of 1. Maximum length of 256."
 // (Unicode characters.)
