@@ -2,7 +2,6 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/md5.h>
 #include <openssl/sha.h>
 
@@ -32,6 +31,31 @@ std::string Digest(const EVP_MD* md, std::string_view bytes) {
   unsigned int len = 0;
   EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr);
   return std::string(reinterpret_cast<char*>(out), len);
+}
+
+// An HMAC-SHA256 context for this thread, its digest set once; null if
+// OpenSSL could not make one.
+EVP_MAC_CTX* ThreadHmacContext() {
+  struct Owned {
+    EVP_MAC_CTX* ctx = nullptr;
+    Owned() {
+      EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+      if (mac == nullptr) return;
+      ctx = EVP_MAC_CTX_new(mac);
+      EVP_MAC_free(mac);  // the context holds its own reference
+      char digest_name[] = "SHA256";
+      const OSSL_PARAM params[] = {
+          OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+          OSSL_PARAM_construct_end()};
+      if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = nullptr;
+      }
+    }
+    ~Owned() { EVP_MAC_CTX_free(ctx); }
+  };
+  thread_local Owned owned;
+  return owned.ctx;
 }
 
 }  // namespace
@@ -121,35 +145,6 @@ std::string HexLower(std::string_view bytes) {
 std::string Md5Hex(std::string_view bytes) { return HexLower(Digest(Md5Md(), bytes)); }
 std::string Sha256Hex(std::string_view bytes) { return HexLower(Digest(Sha256Md(), bytes)); }
 
-namespace {
-
-// An HMAC-SHA256 context for this thread, its digest set once; null if
-// OpenSSL could not make one.
-EVP_MAC_CTX* ThreadHmacContext() {
-  struct Owned {
-    EVP_MAC_CTX* ctx = nullptr;
-    Owned() {
-      EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-      if (mac == nullptr) return;
-      ctx = EVP_MAC_CTX_new(mac);
-      EVP_MAC_free(mac);  // the context holds its own reference
-      char digest_name[] = "SHA256";
-      const OSSL_PARAM params[] = {
-          OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-          OSSL_PARAM_construct_end()};
-      if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        ctx = nullptr;
-      }
-    }
-    ~Owned() { EVP_MAC_CTX_free(ctx); }
-  };
-  thread_local Owned owned;
-  return owned.ctx;
-}
-
-}  // namespace
-
 std::string HmacSha256(std::string_view key, std::string_view data) {
   // Re-keys this thread's context (OpenSSL 3 would otherwise look the
   // algorithms up on every call). A null key pointer would mean "the previous
@@ -159,20 +154,13 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t len = 0;
   EVP_MAC_CTX* ctx = ThreadHmacContext();
-  if (ctx != nullptr && EVP_MAC_init(ctx, key_bytes, key.size(), nullptr) == 1 &&
-      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
-      EVP_MAC_final(ctx, out, &len, sizeof out) == 1) {
-    return std::string(reinterpret_cast<char*>(out), len);
-  }
-  // The one-shot API, should the context be unusable.
-  // Empty if that fails too: a request signed with it is refused, loudly.
-  unsigned int one_shot_len = 0;
-  if (HMAC(EVP_sha256(), key_bytes, static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
-           &one_shot_len) == nullptr) {
+  // Empty if OpenSSL fails: a request signed with it is refused, loudly.
+  if (ctx == nullptr || EVP_MAC_init(ctx, key_bytes, key.size(), nullptr) != 1 ||
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(ctx, out, &len, sizeof out) != 1) {
     return {};
   }
-  return std::string(reinterpret_cast<char*>(out), one_shot_len);
+  return std::string(reinterpret_cast<char*>(out), len);
 }
 
 }  // namespace sluice
