@@ -141,6 +141,7 @@ class SinkRunnerOpsTest : public runner_testing::SinkRunnerStoreFixture {
     runner_ = std::make_unique<SinkRunner>(options_, *kinesis_, acks_, budget_, clock_, HalfJitter);
     return *runner_;
   }
+  Result<ActionCount> DiscardWhileMessage1IsInFlight(Selection selection);
   SinkRunner& StartRunner() {
     MakeRunner();
     EXPECT_TRUE(runner_->Start().ok());
@@ -853,15 +854,21 @@ TEST_F(SinkRunnerOpsTest, DeliveredPerSecondCountsTheLastTenWholeSeconds) {
   EXPECT_EQ(runner_->DeliveredPerSecond(), 0.0);  // out of the window
 }
 
-TEST_F(SinkRunnerOpsTest, BulkDiscardKeepsTheStoreRowOfALoadedMessageInFlight) {
-  StoreEarlier("s", 50, idx_++);  // id 1
+// Starts the runner on the stored message 1, holds it in flight (its put is
+// gated), then discards `selection` in bulk.
+Result<ActionCount> SinkRunnerOpsTest::DiscardWhileMessage1IsInFlight(Selection selection) {
   acks_.AdvanceRead(Lsn(lsn_));
   MakeRunner();
   gate_.Close();
-  ASSERT_TRUE(runner_->Start().ok());
-  ASSERT_TRUE(gate_.WaitHeld(1));
-  ASSERT_EQ(ListIds(HeldState::kInFlight), (std::vector<uint64_t>{1}));
-  auto dropped = runner_->Discard(Selection::kAll, 0);
+  EXPECT_TRUE(runner_->Start().ok());
+  EXPECT_TRUE(gate_.WaitHeld(1));
+  EXPECT_EQ(ListIds(HeldState::kInFlight), (std::vector<uint64_t>{1}));
+  return runner_->Discard(selection, 0);
+}
+
+TEST_F(SinkRunnerOpsTest, BulkDiscardKeepsTheStoreRowOfALoadedMessageInFlight) {
+  StoreEarlier("s", 50, idx_++);  // id 1
+  auto dropped = DiscardWhileMessage1IsInFlight(Selection::kAll);
   ASSERT_TRUE(dropped.ok());
   EXPECT_EQ(dropped->affected, 0u);
   EXPECT_EQ(dropped->skipped, 1u);
@@ -881,13 +888,7 @@ TEST_F(SinkRunnerOpsTest, DiscardFailedKeepsTheStoreRowOfALoadedFailingMessageIn
     row.last_error = "InternalFailure: scripted failure";
     ASSERT_TRUE(store_->Put(std::vector<StoredMessage>{row}).ok());
   }
-  acks_.AdvanceRead(Lsn(lsn_));
-  MakeRunner();
-  gate_.Close();
-  ASSERT_TRUE(runner_->Start().ok());
-  ASSERT_TRUE(gate_.WaitHeld(1));
-  ASSERT_EQ(ListIds(HeldState::kInFlight), (std::vector<uint64_t>{1}));
-  auto dropped = runner_->Discard(Selection::kFailed, 0);
+  auto dropped = DiscardWhileMessage1IsInFlight(Selection::kFailed);
   ASSERT_TRUE(dropped.ok());
   EXPECT_EQ(dropped->affected, 0u);
   EXPECT_EQ(dropped->skipped, 1u);
