@@ -4,7 +4,6 @@
 #
 #   bench_setup NAME PORT_BASE   sets sluice, work, pg_port, kin_port, sluice_pid
 #   psql_ ARGS...                psql on the bench's Postgres, database app
-#   wait_slot_active SLOT        until sluice streams from SLOT (exits if sluice died)
 #   lsn_ge A B                   prints t when LSN A >= LSN B
 #   now_us                       wall clock, microseconds since the epoch
 #   proc_cpu_ticks PID           user + system clock ticks of a process (all threads)

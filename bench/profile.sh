@@ -22,9 +22,10 @@ BENCH_PERF_CALLGRAPH="--call-graph dwarf,16384" \
   "$repo/bench/run.sh" --only "$keys" --out "$tmp/results" --perf "$tmp/perf"
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 IFS=, read -ra list <<<"$keys"
+missing=0
 for key in "${list[@]}"; do
   data="$tmp/perf/$key.perf.data"
-  [[ -s "$data" ]] || { echo "no profile for $key" >&2; continue; }
+  [[ -s "$data" ]] || { echo "no profile for $key" >&2; missing=$((missing + 1)); continue; }
   {
     echo "# $key: CPU profile of sluice (perf record -e cpu-clock, DWARF call graphs)"
     echo "# made by: bench/profile.sh $keys   at commit $commit, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -54,3 +55,4 @@ for key in "${list[@]}"; do
   } >"$out/$key.txt"
   echo "wrote $out/$key.txt"
 done
+(( missing == 0 )) || exit 1

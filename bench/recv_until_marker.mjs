@@ -2,11 +2,12 @@
 // Times a reader of the replication stream until a marker appears in its
 // output: the pg_recvlogical ceiling of bench/run.sh.
 //
-//   node bench/recv_until_marker.mjs --out FILE --marker TEXT -- COMMAND ARGS...
+//   node bench/recv_until_marker.mjs --out FILE --marker TEXT [--timeout-s N] -- COMMAND ARGS...
 //
 // Starts COMMAND (which must write its output to FILE), checks the last bytes
 // of FILE every 10 ms for TEXT, and once they hold it stops COMMAND and prints
-// "<microseconds from start to marker> <bytes in FILE>". One process polling
+// "<microseconds from start to marker> <bytes in FILE>". Exits 1 if COMMAND
+// ends first or the marker has not come after --timeout-s (default 600). One process polling
 // a file costs far less than a shell loop forking tail and grep every 10 ms,
 // which kept a vCPU busy enough to change the reader's own speed.
 import {spawn} from 'node:child_process';
@@ -37,6 +38,12 @@ child.on('exit', (code, signal) => {
 
 let done = false;
 const buf = Buffer.alloc(tailBytes);
+const timeoutS = Number(opts['timeout-s'] ?? 600);
+setTimeout(() => {
+  console.error(`no marker in ${opts.out} after ${timeoutS} s`);
+  child.kill('SIGTERM');
+  process.exit(1);
+}, timeoutS * 1000).unref();
 const timer = setInterval(() => {
   let fd;
   try {

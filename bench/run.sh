@@ -6,7 +6,7 @@
 #
 # Writes DIR/latest.md (a table), DIR/latest.json (every figure and the raw
 # measurements) and the plots DIR/throughput.png and DIR/latency.png
-# (DIR defaults to bench/results). The default run takes 2-4 minutes on a
+# (DIR defaults to bench/results). The default run takes a few minutes on a
 # 2-core machine; --quick runs every scenario at a tenth of its size and the
 # latency runs for 10 s (a smoke test, under a minute; start-up dominates its
 # figures).
@@ -495,6 +495,7 @@ run_latency() {
   local committed
   committed="$(awk -F': ' '/number of transactions actually processed/ {print $2}' "$summary" |
     cut -d/ -f1)"
+  [[ "$committed" =~ ^[0-9]+$ ]] || { cat "$summary" >&2; log "pgbench reported no count"; exit 1; }
   wait_delivered "$endpoint_kind" $((base + committed)) "$log_file" 120 0.1
   local end_us cpu_ticks hwm_kb ep_ticks
   end_us="$(now_us)"

@@ -27,8 +27,8 @@ TEST(Base64, RoundTripsBinary) {
   EXPECT_EQ(*decoded, bytes);
 }
 
-// OpenSSL's encoder as the reference: every 3-byte group value once (all 4096
-// table pairs in both halves), then every length tail.
+// OpenSSL's encoder as the reference: every 4,099th 3-byte group value, each
+// of the 4,096 table pairs in both halves of a group, and every length tail.
 TEST(Base64, MatchesOpenSslForEveryTripleAndTail) {
   std::string bytes;
   for (uint32_t v = 0; v < (1u << 24); v += 4099) {
